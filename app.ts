@@ -1,0 +1,62 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import type { Config } from './config.js'
+import authPlugin from './plugins/auth.js'
+import dbPlugin from './plugins/db.js'
+import errorsPlugin from './plugins/errors.js'
+import openapiPlugin from './plugins/openapi.js'
+import securityPlugin from './plugins/security.js'
+import servicesPlugin from './plugins/services.js'
+import validationPlugin from './plugins/validation.js'
+import authRoutes from './routes/auth/index.js'
+import healthRoutes from './routes/health/index.js'
+import userRoutes from './routes/users/index.js'
+import { User } from './routes/schemas.js'
+import type { PasswordHasher } from './services/ports.js'
+
+export interface BuildOptions {
+  /** Replaces the argon2id hasher (tests use a cheaper one). */
+  hasher?: PasswordHasher
+  /** Passed to Fastify as is: a logger instance or options (tests capture log lines this way). */
+  logger?: FastifyServerOptions['logger']
+}
+
+// A caller's request id is kept when it is short and plain, so logs correlate across services;
+// anything else is replaced, so it cannot forge log lines or bloat them.
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Builds the app: plugins and routes, in the order they depend on each other. Never listens. */
+export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.logLevel,
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.current_password', '*.access_token'], censor: '[redacted]' }
+    },
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    // Off, so that genReqId sees every request and can refuse a bad header instead of trusting it.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID()
+    }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
+
+  // Infrastructure first: how requests are validated and errors answered, then the database.
+  await app.register(validationPlugin)
+  await app.register(errorsPlugin)
+  await app.register(securityPlugin, { corsOrigins: config.corsOrigins })
+  await app.register(openapiPlugin)
+  await app.register(dbPlugin, { config: config.database })
+  // Our decorators: token verification, then the domain services built on the repositories.
+  await app.register(authPlugin, { config: config.jwt })
+  await app.register(servicesPlugin, { config, ...(options.hasher !== undefined && { hasher: options.hasher }) })
+
+  app.addSchema(User)
+  await app.register(healthRoutes)
+  await app.register(userRoutes, { prefix: '/api/users' })
+  await app.register(authRoutes, { prefix: '/api/auth' })
+  return app
+}

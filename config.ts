@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto'
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+
+const Bool = Type.Union([Type.Literal('true'), Type.Literal('false'), Type.Literal('1'), Type.Literal('0')])
+
+/** The environment Gatehouse reads, with defaults; every variable is documented in .env.example. */
+const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  PGLITE_DATA_DIR: Type.String({ minLength: 1, default: './data/pglite' }),
+  DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 600_000, default: 5000 }),
+  DB_CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 600_000, default: 2000 }),
+  MIGRATE_ON_START: Type.Optional(Bool),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'gatehouse' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'gatehouse' }),
+  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 30, maximum: 86_400, default: 900 }),
+  CORS_ORIGINS: Type.String({ default: '' }),
+  ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3 })),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
+  BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 16_384 }),
+  TRUST_PROXY: Type.Optional(Bool)
+})
+type Env = Static<typeof EnvSchema>
+const SECRET_VARIABLES = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL'])
+export type LogLevel = Env['LOG_LEVEL']
+
+export interface Config {
+  nodeEnv: Env['NODE_ENV']
+  port: number
+  host: string
+  logLevel: LogLevel
+  bodyLimit: number
+  trustProxy: boolean
+  corsOrigins: string[]
+  database: {
+    /** Unset: embedded PGlite in `pgliteDataDir` (`memory://` keeps it in memory). */
+    url: string | undefined
+    pgliteDataDir: string
+    poolSize: number
+    statementTimeoutMs: number
+    connectionTimeoutMs: number
+    migrateOnStart: boolean
+  }
+  jwt: {
+    secret: string
+    issuer: string
+    audience: string
+    accessTokenTtlSeconds: number
+  }
+  admin: { email: string, password: string } | undefined
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor (problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+export interface LoadedConfig {
+  config: Config
+  /** Things an operator should hear about at start-up, but that do not stop it. */
+  warnings: string[]
+}
+
+const flag = (value: string | undefined, fallback: boolean): boolean =>
+  value === undefined ? fallback : value === 'true' || value === '1'
+
+/** Reads and validates the environment. Throws ConfigError naming every bad variable, one line each. */
+export function loadConfig (source: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key]
+    // An empty variable (`FOO=` in a .env file) means "not set", as most tooling treats it.
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, { ...raw })) as Env
+
+  const problems: string[] = []
+  // Checked one variable at a time: TypeBox stops reporting after the first type error in an object.
+  for (const [name, schema] of Object.entries(EnvSchema.properties)) {
+    const value = (env as Record<string, unknown>)[name]
+    if (value === undefined || Value.Check(schema, value)) continue
+    const shown = SECRET_VARIABLES.has(name) ? '(value hidden)' : `(got ${JSON.stringify(raw[name])})`
+    problems.push(`${name}: ${describe(schema as unknown as Record<string, unknown>)} ${shown}`)
+  }
+  const warnings: string[] = []
+  if (problems.length === 0) {
+    if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
+      problems.push('ADMIN_EMAIL, ADMIN_PASSWORD: set both to create the first admin, or neither')
+    }
+    if (env.JWT_SECRET === undefined && env.NODE_ENV === 'production') {
+      problems.push('JWT_SECRET: required when NODE_ENV=production (at least 32 characters)')
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  let secret = env.JWT_SECRET
+  if (secret === undefined) {
+    secret = randomBytes(48).toString('base64url')
+    warnings.push('JWT_SECRET is not set: using a random secret, so tokens die with this process and other replicas reject them')
+  }
+  return {
+    warnings,
+    config: {
+      nodeEnv: env.NODE_ENV,
+      port: env.PORT,
+      host: env.HOST,
+      logLevel: env.LOG_LEVEL,
+      bodyLimit: env.BODY_LIMIT,
+      trustProxy: flag(env.TRUST_PROXY, false),
+      corsOrigins: env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== ''),
+      database: {
+        url: env.DATABASE_URL,
+        pgliteDataDir: env.PGLITE_DATA_DIR,
+        poolSize: env.DB_POOL_SIZE,
+        statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+        connectionTimeoutMs: env.DB_CONNECTION_TIMEOUT_MS,
+        migrateOnStart: flag(env.MIGRATE_ON_START, true)
+      },
+      jwt: {
+        secret,
+        issuer: env.JWT_ISSUER,
+        audience: env.JWT_AUDIENCE,
+        accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL
+      },
+      admin: env.ADMIN_EMAIL !== undefined && env.ADMIN_PASSWORD !== undefined
+        ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD }
+        : undefined
+    }
+  }
+}
+
+/** A human sentence for what a variable must be, derived from its schema so the two cannot drift. */
+function describe (schema: Record<string, unknown>): string {
+  const literals = (schema.anyOf as Array<{ const: string }> | undefined)?.map((s) => s.const)
+  if (literals !== undefined) return `must be one of ${literals.join(', ')}`
+  if (schema.type === 'integer') return `must be an integer from ${String(schema.minimum)} to ${String(schema.maximum)}`
+  if (typeof schema.pattern === 'string') return `must match ${schema.pattern}`
+  const bounds = [
+    schema.minLength !== undefined ? `at least ${String(schema.minLength)}` : '',
+    schema.maxLength !== undefined ? `at most ${String(schema.maxLength)}` : ''
+  ].filter(Boolean).join(' and ')
+  return `must be a string of ${bounds} characters`
+}

@@ -1,0 +1,47 @@
+import { mkdir } from 'node:fs/promises'
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import type { Config } from '../config.js'
+import { PGlitePool } from './pglite-pool.js'
+import type { Database } from './schema.js'
+
+export interface DatabaseHandle {
+  db: Kysely<Database>
+  backend: 'postgres' | 'pglite'
+  /** Connection requests queued for the pool: the signal load shedding watches. */
+  waitingCount: () => number
+}
+
+type DatabaseConfig = Config['database']
+
+/** Opens the configured backend: a node-postgres pool when a URL is given, embedded PGlite otherwise. */
+export async function openDatabase (config: DatabaseConfig, onPoolError: (err: Error) => void): Promise<DatabaseHandle> {
+  if (config.url !== undefined) {
+    const pool = new pg.Pool({
+      connectionString: config.url,
+      max: config.poolSize,
+      connectionTimeoutMillis: config.connectionTimeoutMs,
+      statement_timeout: config.statementTimeoutMs,
+      // A transaction left open by a crashed request must not hold row locks forever.
+      idle_in_transaction_session_timeout: config.statementTimeoutMs * 2,
+      application_name: 'gatehouse'
+    })
+    // An idle client losing its server emits 'error' on the pool; unhandled, that kills the process.
+    pool.on('error', onPoolError)
+    return {
+      db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+      backend: 'postgres',
+      waitingCount: () => pool.waitingCount
+    }
+  }
+  const { PGlite } = await import('@electric-sql/pglite')
+  const dataDir = config.pgliteDataDir
+  if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true })
+  const pglite = await PGlite.create(dataDir)
+  const pool = new PGlitePool(pglite)
+  return {
+    db: new Kysely<Database>({ dialect: new PostgresDialect({ pool: pool as unknown as pg.Pool }) }),
+    backend: 'pglite',
+    waitingCount: () => pool.waitingCount
+  }
+}

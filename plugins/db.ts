@@ -1,0 +1,32 @@
+import fp from 'fastify-plugin'
+import type { Config } from '../config.js'
+import { openDatabase, type DatabaseHandle } from '../db/connection.js'
+import { migrateToLatest } from '../db/migrator.js'
+import { createUserRepository } from '../db/user-repository.js'
+import type { UserRepository } from '../services/ports.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    database: DatabaseHandle
+    userRepository: UserRepository
+  }
+}
+
+/** Opens the database (PostgreSQL pool or embedded PGlite), migrates it if configured, closes it on shutdown. */
+export default fp<{ config: Config['database'] }>(async function db (app, { config }) {
+  const handle = await openDatabase(config, (err) => { app.log.error({ err }, 'idle database client failed') })
+  if (config.migrateOnStart) {
+    try {
+      const results = await migrateToLatest(handle.db)
+      for (const r of results) app.log.info({ migration: r.migrationName, status: r.status }, 'migration')
+    } catch (err) {
+      // The plugin never finished loading, so onClose will not run: release the pool here.
+      await handle.db.destroy()
+      throw err
+    }
+  }
+  app.log.info({ backend: handle.backend }, 'database ready')
+  app.addHook('onClose', async () => { await handle.db.destroy() })
+  app.decorate('database', handle)
+  app.decorate('userRepository', createUserRepository(handle.db))
+}, { name: 'db' })

@@ -1,0 +1,82 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { STATUS_CODES } from 'node:http'
+import { Problem, type ProblemBody } from '../routes/schemas.js'
+import { DomainError } from '../services/errors.js'
+
+type FieldError = NonNullable<ProblemBody['errors']>[number]
+interface ValidationIssue { instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }
+
+// Codes for errors Fastify itself raises, by status; anything else of that status gets the generic code.
+const CODE_BY_STATUS: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  408: 'REQUEST_TIMEOUT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'TOO_MANY_REQUESTS',
+  503: 'SERVICE_UNAVAILABLE'
+}
+const MALFORMED_BODY = new Set(['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY_JSON_BODY', 'FST_ERR_CTP_INVALID_CONTENT_LENGTH'])
+
+function fieldErrors (issues: ValidationIssue[], location: string): FieldError[] {
+  return issues.map((issue) => {
+    const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
+    const child = issue.params.missingProperty ?? issue.params.additionalProperty
+    const field = [path, child].filter((p) => typeof p === 'string' && p !== '').join('.')
+    const message = issue.keyword === 'additionalProperties' ? 'is not an accepted field' : issue.message ?? 'is invalid'
+    return { in: location, field, message }
+  })
+}
+
+/** Everything the client learns about an error; 5xx details stay in the log. */
+function toProblem (error: FastifyError): Omit<ProblemBody, 'instance' | 'type' | 'title'> {
+  if (error instanceof DomainError) {
+    return { status: error.status, code: error.code, detail: error.status >= 500 ? 'The service failed to handle this request' : error.message }
+  }
+  if (error.validation !== undefined) {
+    const errors = fieldErrors(error.validation as ValidationIssue[], error.validationContext ?? 'body')
+    return { status: 400, code: 'VALIDATION_FAILED', detail: 'The request has invalid fields', errors }
+  }
+  const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+  if (MALFORMED_BODY.has(error.code)) return { status: 400, code: 'MALFORMED_JSON', detail: 'The body is not valid JSON' }
+  if (status >= 500 && status !== 503) return { status, code: 'INTERNAL_ERROR', detail: 'The service failed to handle this request' }
+  return { status, code: CODE_BY_STATUS[status] ?? 'BAD_REQUEST', detail: error.message }
+}
+
+const slug = (code: string): string => code.toLowerCase().replaceAll('_', '-')
+
+export function sendProblem (request: FastifyRequest, reply: FastifyReply, p: Omit<ProblemBody, 'instance' | 'type' | 'title'>): FastifyReply {
+  const problem: ProblemBody = {
+    type: `urn:gatehouse:problem:${slug(p.code)}`,
+    title: STATUS_CODES[p.status] ?? 'Error',
+    instance: `urn:gatehouse:request:${request.id}`,
+    ...p
+  }
+  // RFC 9110: a 401 must say how to authenticate; RFC 6750 names the scheme and realm.
+  if (p.status === 401) reply.header('www-authenticate', 'Bearer realm="gatehouse"')
+  if (p.status === 503) reply.header('retry-after', '5')
+  return reply.code(p.status).type('application/problem+json').send(problem)
+}
+
+/** One error handler for the whole app: every failure leaves as application/problem+json (RFC 9457). */
+export default fp(async function errors (app) {
+  app.addSchema(Problem)
+
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    const problem = toProblem(error)
+    if (problem.status >= 500) {
+      request.log.error({ err: error }, 'request failed')
+    } else {
+      request.log.info({ code: problem.code, status: problem.status }, 'request refused')
+    }
+    return await sendProblem(request, reply, problem)
+  })
+
+  app.setNotFoundHandler(async (request, reply) => {
+    return await sendProblem(request, reply, { status: 404, code: 'NOT_FOUND', detail: `No route for ${request.method} ${request.url.split('?')[0] ?? ''}` })
+  })
+}, { name: 'errors' })

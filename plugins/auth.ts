@@ -49,11 +49,14 @@ export default fp<{ config: Config['jwt'] }>(async function auth (app, { config 
   app.decorateRequest('actor', null as unknown as Actor)
   app.decorate('authenticate', async function authenticate (request: FastifyRequest) {
     if (request.headers.authorization === undefined) throw new UnauthorizedError()
+    let claims: FastifyRequest['user']
     try {
-      const claims = await request.jwtVerify<FastifyRequest['user']>()
-      request.actor = { id: claims.sub, role: claims.role }
+      claims = await request.jwtVerify<FastifyRequest['user']>()
     } catch (err) {
       throw new UnauthorizedError('The bearer token is invalid or expired', { cause: err })
     }
+    // fast-jwt checks exp and nbf but not iat: a token "issued" in the future was not issued by us.
+    if (claims.iat * 1000 > Date.now() + CLOCK_TOLERANCE_MS) throw new UnauthorizedError('The bearer token is invalid or expired')
+    request.actor = { id: claims.sub, role: claims.role }
   })
 }, { name: 'auth' })

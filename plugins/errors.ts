@@ -26,7 +26,8 @@ function fieldErrors (issues: ValidationIssue[], location: string): FieldError[]
   return issues.map((issue) => {
     const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
     const child = issue.params.missingProperty ?? issue.params.additionalProperty
-    const field = [path, child].filter((p) => typeof p === 'string' && p !== '').join('.')
+    // An error about the whole body (say, an array where an object belongs) names the body itself.
+    const field = [path, child].filter((p) => typeof p === 'string' && p !== '').join('.') || location
     const message = issue.keyword === 'additionalProperties' ? 'is not an accepted field' : issue.message ?? 'is invalid'
     return { in: location, field, message }
   })

@@ -19,11 +19,13 @@ function withFormats (options: Options): Ajv {
 }
 
 /**
- * Request validation: JSON bodies are checked as sent (a number is not a password), while
+ * Request parsing and validation: JSON only; JSON bodies are checked as sent (a number is not a password), while
  * params and query strings, which arrive as text, are coerced to the declared types.
  */
 export default fp(async function validation (app) {
   const body = withFormats({ ...shared, coerceTypes: false })
   const text = withFormats({ ...shared, coerceTypes: 'array' })
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(schema))
+  // The API speaks JSON only: any other body is 415, rather than a string that fails validation.
+  app.removeContentTypeParser(['text/plain'])
 }, { name: 'validation' })

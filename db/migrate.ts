@@ -14,6 +14,6 @@ try {
     await db.destroy()
   }
 } catch (err) {
-  process.stderr.write(`${err instanceof ConfigError ? err.message : err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.stderr.write(`migrate failed: ${err instanceof ConfigError ? err.message : String((err as Error).stack)}\n`)
   process.exitCode = 1
 }

@@ -4,10 +4,11 @@ import { migrations } from './migrations/index.js'
 /** Applies every pending migration; throws if one fails, naming it. */
 export async function migrateToLatest (db: Kysely<any>): Promise<MigrationResult[]> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
-  const { error, results = [] } = await migrator.migrateToLatest()
+  const { error, results } = await migrator.migrateToLatest()
   if (error !== undefined) {
-    const failed = results.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
-    throw new Error(`migration ${failed} failed`, { cause: error })
+    // Results name the failing migration; there are none when the database could not be reached.
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName
+    throw new Error(`migrations failed${failed === undefined ? '' : ` at ${failed}`}: ${String(error)}`, { cause: error })
   }
-  return results
+  return results ?? []
 }

@@ -5,7 +5,8 @@ import { Problem, type ProblemBody } from '../routes/schemas.js'
 import { DomainError } from '../services/errors.js'
 
 type FieldError = NonNullable<ProblemBody['errors']>[number]
-interface ValidationIssue { instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }
+// Ajv's error objects; with Ajv's default options every one has a message.
+interface ValidationIssue { instancePath: string, keyword: string, message: string, params: Record<string, unknown> }
 
 // Codes for errors Fastify itself raises, by status; anything else of that status gets the generic code.
 const CODE_BY_STATUS: Record<number, string> = {
@@ -28,7 +29,7 @@ function fieldErrors (issues: ValidationIssue[], location: string): FieldError[]
     const child = issue.params.missingProperty ?? issue.params.additionalProperty
     // An error about the whole body (say, an array where an object belongs) names the body itself.
     const field = [path, child].filter((p) => typeof p === 'string' && p !== '').join('.') || location
-    const message = issue.keyword === 'additionalProperties' ? 'is not an accepted field' : issue.message ?? 'is invalid'
+    const message = issue.keyword === 'additionalProperties' ? 'is not an accepted field' : issue.message
     return { in: location, field, message }
   })
 }
@@ -39,7 +40,7 @@ function toProblem (error: FastifyError): Omit<ProblemBody, 'instance' | 'type' 
     return { status: error.status, code: error.code, detail: error.status >= 500 ? 'The service failed to handle this request' : error.message }
   }
   if (error.validation !== undefined) {
-    const errors = fieldErrors(error.validation as ValidationIssue[], error.validationContext ?? 'body')
+    const errors = fieldErrors(error.validation as ValidationIssue[], String(error.validationContext))
     return { status: 400, code: 'VALIDATION_FAILED', detail: 'The request has invalid fields', errors }
   }
   const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
@@ -53,7 +54,7 @@ const slug = (code: string): string => code.toLowerCase().replaceAll('_', '-')
 export function sendProblem (request: FastifyRequest, reply: FastifyReply, p: Omit<ProblemBody, 'instance' | 'type' | 'title'>): FastifyReply {
   const problem: ProblemBody = {
     type: `urn:gatehouse:problem:${slug(p.code)}`,
-    title: STATUS_CODES[p.status] ?? 'Error',
+    title: String(STATUS_CODES[p.status]),
     instance: `urn:gatehouse:request:${request.id}`,
     ...p
   }
@@ -78,6 +79,6 @@ export default fp(async function errors (app) {
   })
 
   app.setNotFoundHandler(async (request, reply) => {
-    return await sendProblem(request, reply, { status: 404, code: 'NOT_FOUND', detail: `No route for ${request.method} ${request.url.split('?')[0] ?? ''}` })
+    return await sendProblem(request, reply, { status: 404, code: 'NOT_FOUND', detail: `No route for ${request.method} ${request.url.replace(/\?.*$/s, '')}` })
   })
 }, { name: 'errors' })

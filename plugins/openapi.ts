@@ -28,7 +28,8 @@ export default fp(async function openapi (app) {
       }
     },
     // Shared schemas become named components (#/components/schemas/User), which SDK generators turn into types.
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` }
+    // Every shared schema is added with an $id (routes/schemas.ts), so the name is always there.
+    refResolver: { buildLocalReference: (json) => String(json.$id) }
   })
 
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })

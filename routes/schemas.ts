@@ -55,7 +55,7 @@ export const Problem = Type.Object({
 }, { $id: 'Problem', description: 'An RFC 9457 problem details object' })
 export type ProblemBody = Static<typeof Problem>
 
-const ERROR_DESCRIPTIONS: Record<number, string> = {
+const ERROR_DESCRIPTIONS = {
   400: 'The request is malformed or a field is invalid',
   401: 'Missing, invalid or expired bearer token, or wrong credentials',
   403: 'Authenticated, but not allowed to do this',
@@ -65,13 +65,14 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   415: 'The body is not JSON',
   500: 'Unexpected failure; details are in the service log, not here',
   503: 'A dependency (the database) is unavailable or the service is overloaded; retry later'
-}
+} as const
+type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS
 
 /** Error responses for a route: problem+json bodies for each status named, plus the ones every route can give. */
-export function problems (...statuses: number[]): Record<number, TSchema> {
-  const all = [...new Set([400, ...statuses, 500, 503])].sort()
+export function problems (...statuses: ErrorStatus[]): Record<number, TSchema> {
+  const all = [...new Set<ErrorStatus>([400, ...statuses, 500, 503])].sort()
   return Object.fromEntries(all.map((status) => [status, {
-    description: ERROR_DESCRIPTIONS[status] ?? 'Error',
+    description: ERROR_DESCRIPTIONS[status],
     content: { 'application/problem+json': { schema: Type.Ref('Problem') } }
   } as unknown as TSchema]))
 }

@@ -64,7 +64,10 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         querystring: ListQuery,
         response: { 200: UserPage, ...problems(401, 403) }
       }
-    }, async (request) => await app.users.list(request.actor, request.query.limit ?? DEFAULT_PAGE_SIZE, request.query.cursor))
+    }, async (request) => {
+      const { limit = DEFAULT_PAGE_SIZE, cursor } = request.query
+      return await app.users.list(request.actor, limit, cursor)
+    })
 
     app.get('/:id', {
       schema: {

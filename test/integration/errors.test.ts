@@ -75,12 +75,22 @@ t.test('an unexpected error is 500 INTERNAL_ERROR with no details, and the detai
   t.teardown(async () => { await app.close() })
   // A route added by the test itself, the way a bug in a handler would surface.
   app.get('/boom', async () => { throw new Error('secret internal detail') })
+  // Errors other plugins raise with a status of their own (as under-pressure does with 503).
+  app.get('/busy', async () => { throw Object.assign(new Error('too busy'), { statusCode: 503 }) })
+  app.get('/teapot', async () => { throw Object.assign(new Error('short and stout'), { statusCode: 418 }) })
   await app.ready()
 
   const res = await app.inject({ url: '/boom' })
   const body = assertProblem(t, res, 500, 'INTERNAL_ERROR')
   t.notMatch(JSON.stringify(body), /secret internal detail|at .*\.ts/, 'no message or stack trace in the answer')
   t.ok(lines.some((l) => l.includes('secret internal detail') && l.includes('"level":50')), 'logged at error level with the message')
+
+  t.test('an error carrying its own status keeps it, with a generic code', async (t) => {
+    const busy = assertProblem(t, await app.inject({ url: '/busy' }), 503, 'SERVICE_UNAVAILABLE')
+    t.equal(busy.detail, 'too busy')
+    const teapot = assertProblem(t, await app.inject({ url: '/teapot' }), 418, 'BAD_REQUEST')
+    t.equal(teapot.title, "I'm a Teapot")
+  })
 
   t.test('passwords, hashes and tokens never reach the log', async (t) => {
     lines.length = 0

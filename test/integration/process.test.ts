@@ -1,0 +1,124 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { once } from 'node:events'
+import t from 'tap'
+import { freshDatabaseUrl, newUser } from '../helper.js'
+
+const root = new URL('../../', import.meta.url).pathname
+
+/** Runs one of the project's entry points as a real process, through the same TypeScript loader as the tests. */
+function run (entry: string, env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [...process.execArgv, join(root, entry)], {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+}
+
+async function collect (child: ChildProcess): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
+  const [code] = await once(child, 'exit') as [number | null]
+  return { code, stdout, stderr }
+}
+
+/** Resolves with the base URL once the server logs that it listens. */
+async function listening (child: ChildProcess): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    let buffered = ''
+    child.stdout?.on('data', (d: Buffer) => {
+      buffered += d.toString()
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(buffered)
+      if (match?.[1] !== undefined) resolve(match[1])
+    })
+    child.once('exit', (code) => { reject(new Error(`server exited with ${String(code)} before listening:\n${buffered}`)) })
+  })
+}
+
+t.test('the server, over a real socket: signup, login, me, then a clean SIGTERM exit', async (t) => {
+  const url = await freshDatabaseUrl(t)
+  const child = run('server.ts', {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    PGLITE_DATA_DIR: 'memory://',
+    JWT_SECRET: 'process-test-secret-at-least-32-chars',
+    ...(url !== undefined && { DATABASE_URL: url })
+  })
+  const exited = collect(child)
+  t.teardown(() => { child.kill('SIGKILL') })
+  const base = await listening(child)
+
+  const fields = newUser()
+  const signup = await fetch(`${base}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fields) })
+  t.equal(signup.status, 201)
+  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: fields.email, password: fields.password }) })
+  t.equal(login.status, 200)
+  const { access_token: token } = await login.json() as { access_token: string }
+  const me = await fetch(`${base}/api/auth/me`, { headers: { authorization: `Bearer ${token}` } })
+  t.equal(me.status, 200)
+  t.equal((await me.json() as { email: string }).email, fields.email)
+  const bad = await fetch(`${base}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"oops"' })
+  t.equal(bad.status, 400)
+  t.match(bad.headers.get('content-type'), /application\/problem\+json/)
+
+  child.kill('SIGTERM')
+  const { code, stdout } = await exited
+  t.equal(code, 0, 'exits 0 on SIGTERM')
+  t.match(stdout, /shutting down/)
+  t.notMatch(stdout, new RegExp(`${fields.password}|${token}`), 'no password or token in the log')
+})
+
+t.test('a bad configuration stops start-up with one line per bad variable', async (t) => {
+  const { code, stderr } = await collect(run('server.ts', { PORT: 'eighty', LOG_LEVEL: 'chatty', JWT_SECRET: 'too-short' }))
+  t.equal(code, 1)
+  t.match(stderr, /^ {2}PORT: /m)
+  t.match(stderr, /^ {2}LOG_LEVEL: /m)
+  t.match(stderr, /^ {2}JWT_SECRET: .*\(value hidden\)/m)
+  t.notMatch(stderr, /too-short/, 'the secret is not echoed')
+})
+
+t.test('without JWT_SECRET in development it starts with a warning', async (t) => {
+  const child = run('server.ts', { PORT: '0', HOST: '127.0.0.1', PGLITE_DATA_DIR: 'memory://', NODE_ENV: 'development', JWT_SECRET: '', DATABASE_URL: '' })
+  const exited = collect(child)
+  t.teardown(() => { child.kill('SIGKILL') })
+  await listening(child)
+  child.kill('SIGINT')
+  const { code, stdout } = await exited
+  t.equal(code, 0)
+  t.match(stdout, /JWT_SECRET is not set/)
+})
+
+t.test('a start-up failure exits 1 with the reason', async (t) => {
+  const { code, stderr } = await collect(run('server.ts', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere', DB_CONNECTION_TIMEOUT_MS: '300' }))
+  t.equal(code, 1)
+  t.match(stderr, /failed to start/)
+})
+
+t.test('npm run migrate applies pending migrations once', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-migrate-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const url = await freshDatabaseUrl(t)
+  const env = { PGLITE_DATA_DIR: dir, ...(url !== undefined && { DATABASE_URL: url }) }
+  const first = await collect(run('db/migrate.ts', env))
+  t.equal(first.code, 0, first.stderr)
+  t.match(first.stdout, /0001-create-users: Success/)
+  const second = await collect(run('db/migrate.ts', env))
+  t.equal(second.code, 0)
+  t.match(second.stdout, /already up to date/)
+})
+
+t.test('npm run migrate reports a bad configuration and fails', async (t) => {
+  const { code, stderr } = await collect(run('db/migrate.ts', { DB_POOL_SIZE: 'many' }))
+  t.equal(code, 1)
+  t.match(stderr, /DB_POOL_SIZE/)
+})
+
+t.test('npm run migrate fails with the reason when the database is unreachable', async (t) => {
+  const { code, stderr } = await collect(run('db/migrate.ts', { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere', DB_CONNECTION_TIMEOUT_MS: '300' }))
+  t.equal(code, 1)
+  t.match(stderr, /migration|ECONNREFUSED/)
+})

@@ -4,7 +4,11 @@ import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
 import authPlugin from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
-import errorsPlugin from './plugins/errors.js'
+import errorsPlugin, { clientErrorHandler } from './plugins/errors.js'
+import lifecyclePlugin from './plugins/lifecycle.js'
+import loadSheddingPlugin from './plugins/load-shedding.js'
+import metricsPlugin from './plugins/metrics.js'
+import redisPlugin from './plugins/redis.js'
 import openapiPlugin from './plugins/openapi.js'
 import securityPlugin from './plugins/security.js'
 import servicesPlugin from './plugins/services.js'
@@ -36,6 +40,15 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       ...(options.logStream !== undefined && { stream: options.logStream })
     },
     bodyLimit: config.bodyLimit,
+    requestTimeout: config.http.requestTimeoutMs,
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    // Node checks these timeouts only every connectionsCheckingInterval (30 s by default), so a
+    // 10 s headers timeout would really be up to 40 s: check often enough to honour the setting.
+    http: { headersTimeout: config.http.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs / 2) },
+    clientErrorHandler,
+    // During the drain a request that reached an open connection is served (with Connection: close),
+    // not refused: a client will not safely retry a POST elsewhere. SHUTDOWN_TIMEOUT_MS bounds it.
+    return503OnClosing: false,
     trustProxy: config.trustProxy,
     // Off, so that genReqId sees every request and can refuse a bad header instead of trusting it.
     requestIdHeader: false,
@@ -46,12 +59,16 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
 
-  // Infrastructure first: how requests are validated and errors answered, then the database.
+  // Infrastructure first: how requests are validated and errors answered, then the stores.
+  await app.register(lifecyclePlugin)
   await app.register(validationPlugin)
   await app.register(errorsPlugin)
   await app.register(securityPlugin, { corsOrigins: config.corsOrigins })
   await app.register(openapiPlugin)
   await app.register(dbPlugin, { config: config.database })
+  await app.register(redisPlugin, { url: config.redisUrl })
+  await app.register(loadSheddingPlugin, { config: config.loadShedding })
+  await app.register(metricsPlugin, { token: config.metricsToken })
   // Our decorators: token verification, then the domain services built on the repositories.
   await app.register(authPlugin, { config: config.jwt })
   await app.register(servicesPlugin, { config, ...(options.hasher !== undefined && { hasher: options.hasher }) })

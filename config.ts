@@ -24,10 +24,21 @@ const EnvSchema = Type.Object({
   ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3 })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 8, maxLength: 128 })),
   BODY_LIMIT: Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 16_384 }),
-  TRUST_PROXY: Type.Optional(Bool)
+  TRUST_PROXY: Type.Optional(Bool),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 10_000 }),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 72_000 }),
+  SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, maximum: 120_000, default: 0 }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 10_000 }),
+  LOAD_SHED_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
+  LOAD_SHED_EVENT_LOOP_UTILIZATION: Type.Number({ minimum: 0, maximum: 1, default: 0.98 }),
+  LOAD_SHED_HEAP_USED_MB: Type.Integer({ minimum: 0, maximum: 65_536, default: 0 }),
+  LOAD_SHED_DB_WAITING: Type.Integer({ minimum: 0, maximum: 100_000, default: 0 }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
 })
 type Env = Static<typeof EnvSchema>
-const SECRET_VARIABLES = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL'])
+const SECRET_VARIABLES = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN'])
 export type LogLevel = Env['LOG_LEVEL']
 
 export interface Config {
@@ -54,6 +65,31 @@ export interface Config {
     accessTokenTtlSeconds: number
   }
   admin: { email: string, password: string } | undefined
+  /** Unset: no Redis (readiness skips it; counters stay in memory). */
+  redisUrl: string | undefined
+  http: {
+    /** Whole request, headers and body, must arrive within this (408 after). */
+    requestTimeoutMs: number
+    /** Headers must arrive within this: the slowloris guard. */
+    headersTimeoutMs: number
+    /** Longer than the load balancer's idle timeout, so the LB, not us, closes idle connections. */
+    keepAliveTimeoutMs: number
+  }
+  shutdown: {
+    /** After a signal, readiness fails at once but serving goes on this long, so the LB can notice. */
+    delayMs: number
+    /** In-flight requests get this long to finish before the process exits 1 anyway. */
+    timeoutMs: number
+  }
+  /** 0 disables a limit. Past any, requests (not probes) get 503 with Retry-After. */
+  loadShedding: {
+    eventLoopDelayMs: number
+    eventLoopUtilization: number
+    heapUsedBytes: number
+    dbWaiting: number
+  }
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -88,18 +124,18 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): LoadedConf
   // Checked one variable at a time: TypeBox stops reporting after the first type error in an object.
   for (const [name, schema] of Object.entries(EnvSchema.properties)) {
     const value = (env as Record<string, unknown>)[name]
-    if (value === undefined || Value.Check(schema, value)) continue
+    // Conversion is lenient ("3000.5", "0x50", "1e3" all become numbers); a count must be plain digits.
+    const plainInteger = (schema as { type?: unknown }).type !== 'integer' || raw[name] === undefined || /^\d+$/.test(String(raw[name]).trim())
+    if (value === undefined || (plainInteger && Value.Check(schema, value))) continue
     const shown = SECRET_VARIABLES.has(name) ? '(value hidden)' : `(got ${JSON.stringify(raw[name])})`
     problems.push(`${name}: ${describe(schema as unknown as Record<string, unknown>)} ${shown}`)
   }
   const warnings: string[] = []
-  if (problems.length === 0) {
-    if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
-      problems.push('ADMIN_EMAIL, ADMIN_PASSWORD: set both to create the first admin, or neither')
-    }
-    if (env.JWT_SECRET === undefined && env.NODE_ENV === 'production') {
-      problems.push('JWT_SECRET: required when NODE_ENV=production (at least 32 characters)')
-    }
+  if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
+    problems.push('ADMIN_EMAIL, ADMIN_PASSWORD: set both to create the first admin, or neither')
+  }
+  if (env.JWT_SECRET === undefined && env.NODE_ENV === 'production') {
+    problems.push('JWT_SECRET: required when NODE_ENV=production (at least 32 characters)')
   }
   if (problems.length > 0) throw new ConfigError(problems)
 
@@ -134,7 +170,21 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): LoadedConf
       },
       admin: env.ADMIN_EMAIL !== undefined && env.ADMIN_PASSWORD !== undefined
         ? { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD }
-        : undefined
+        : undefined,
+      redisUrl: env.REDIS_URL,
+      http: {
+        requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+        headersTimeoutMs: Math.min(env.HEADERS_TIMEOUT_MS, env.REQUEST_TIMEOUT_MS),
+        keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS
+      },
+      shutdown: { delayMs: env.SHUTDOWN_DELAY_MS, timeoutMs: env.SHUTDOWN_TIMEOUT_MS },
+      loadShedding: {
+        eventLoopDelayMs: env.LOAD_SHED_EVENT_LOOP_DELAY_MS,
+        eventLoopUtilization: env.LOAD_SHED_EVENT_LOOP_UTILIZATION,
+        heapUsedBytes: env.LOAD_SHED_HEAP_USED_MB * 1024 * 1024,
+        dbWaiting: env.LOAD_SHED_DB_WAITING
+      },
+      metricsToken: env.METRICS_TOKEN
     }
   }
 }
@@ -143,7 +193,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): LoadedConf
 function describe (schema: Record<string, unknown>): string {
   const literals = (schema.anyOf as Array<{ const: string }> | undefined)?.map((s) => s.const)
   if (literals !== undefined) return `must be one of ${literals.join(', ')}`
-  if (schema.type === 'integer') return `must be an integer from ${String(schema.minimum)} to ${String(schema.maximum)}`
+  if (schema.type === 'integer' || schema.type === 'number') return `must be ${schema.type === 'integer' ? 'an integer' : 'a number'} from ${String(schema.minimum)} to ${String(schema.maximum)}`
   if (typeof schema.pattern === 'string') return `must match ${schema.pattern}`
   const bounds = [
     schema.minLength !== undefined ? `at least ${String(schema.minLength)}` : '',

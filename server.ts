@@ -2,15 +2,24 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { createShutdown } from './shutdown.js'
 
-// How long in-flight requests get to finish after a shutdown signal before the process gives up.
-const SHUTDOWN_DEADLINE_MS = 10_000
-
 async function main (): Promise<void> {
   const { config, warnings } = loadConfig()
   const app = await buildApp(config)
   for (const warning of warnings) app.log.warn(warning)
 
-  const shutdown = createShutdown({ close: async () => { await app.close() }, exit: (code) => process.exit(code), log: app.log, deadlineMs: SHUTDOWN_DEADLINE_MS })
+  const shutdown = createShutdown({
+    close: async () => {
+      // Readiness fails at once; serving goes on for the delay so the load balancer stops sending
+      // first; then close: stop accepting, let in-flight requests finish, drop idle keep-alive
+      // connections, close the pool and Redis (their onClose hooks).
+      app.lifecycle.draining = true
+      await new Promise((resolve) => setTimeout(resolve, config.shutdown.delayMs))
+      await app.close()
+    },
+    exit: (code) => process.exit(code),
+    log: app.log,
+    deadlineMs: config.shutdown.delayMs + config.shutdown.timeoutMs
+  })
   process.on('SIGTERM', shutdown)
   process.on('SIGINT', shutdown)
 

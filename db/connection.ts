@@ -10,6 +10,8 @@ export interface DatabaseHandle {
   backend: 'postgres' | 'pglite'
   /** Connection requests queued for the pool: the signal load shedding watches. */
   waitingCount: () => number
+  /** Open connections, and how many of them are idle. */
+  connections: () => { total: number, idle: number }
 }
 
 type DatabaseConfig = Config['database']
@@ -31,7 +33,8 @@ export async function openDatabase (config: DatabaseConfig, onPoolError: (err: E
     return {
       db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
       backend: 'postgres',
-      waitingCount: () => pool.waitingCount
+      waitingCount: () => pool.waitingCount,
+      connections: () => ({ total: pool.totalCount, idle: pool.idleCount })
     }
   }
   const { PGlite } = await import('@electric-sql/pglite')
@@ -42,6 +45,7 @@ export async function openDatabase (config: DatabaseConfig, onPoolError: (err: E
   return {
     db: new Kysely<Database>({ dialect: new PostgresDialect({ pool: pool as unknown as pg.Pool }) }),
     backend: 'pglite',
-    waitingCount: () => pool.waitingCount
+    waitingCount: () => pool.waitingCount,
+    connections: () => ({ total: 1, idle: pool.leased ? 0 : 1 })
   }
 }

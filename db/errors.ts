@@ -6,7 +6,9 @@ import {
 // 08 connection exception, 53 insufficient resources, 57 operator intervention (57014 is a
 // statement timeout, 57P01 an admin shutdown), 40001/40P01 serialization failure / deadlock.
 const UNAVAILABLE_SQLSTATE = /^(08|53|57|40001|40P01)/
-// Node socket errors, and node-postgres's pool giving up waiting for a free connection.
+// Node's socket errors (ECONNREFUSED, ETIMEDOUT, ...), not its programming errors (ERR_INVALID_ARG_TYPE).
+const SOCKET_ERROR = /^E[A-Z]+$/
+// node-postgres's pool giving up waiting for a free connection, and dropped connections.
 const UNAVAILABLE_MESSAGE = /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|ECONNRESET|EPIPE/i
 
 const UNIQUE_CONSTRAINT_ERRORS: Record<string, new () => Error> = {
@@ -16,13 +18,13 @@ const UNIQUE_CONSTRAINT_ERRORS: Record<string, new () => Error> = {
 
 /** Turns a driver error into a domain error: duplicates become 409s, outages 503s, the rest 500s. */
 export function translateDatabaseError (err: unknown): Error {
-  const e = err as { code?: unknown, constraint?: unknown, message?: unknown }
+  const e = (err ?? {}) as { code?: unknown, constraint?: unknown, message?: unknown }
   const code = typeof e.code === 'string' ? e.code : ''
   if (code === '23505' && typeof e.constraint === 'string') {
     const DomainError = UNIQUE_CONSTRAINT_ERRORS[e.constraint]
     if (DomainError !== undefined) return new DomainError()
   }
-  if (UNAVAILABLE_SQLSTATE.test(code) || code.startsWith('E') || UNAVAILABLE_MESSAGE.test(String(e.message))) {
+  if (UNAVAILABLE_SQLSTATE.test(code) || SOCKET_ERROR.test(code) || UNAVAILABLE_MESSAGE.test(String(e.message))) {
     return new DatabaseUnavailableError(undefined, { cause: err })
   }
   return new DatabaseError(undefined, { cause: err })

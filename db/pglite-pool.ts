@@ -16,6 +16,7 @@ export class PGlitePool {
   readonly #db: PGlite
   #tail: Promise<void> = Promise.resolve()
   #waiting = 0
+  #leased = false
 
   constructor (db: PGlite) {
     this.#db = db
@@ -26,6 +27,11 @@ export class PGlitePool {
     return this.#waiting
   }
 
+  /** Whether the single connection is lent out right now. */
+  get leased (): boolean {
+    return this.#leased
+  }
+
   async connect (): Promise<PooledClient> {
     let release!: () => void
     const previous = this.#tail
@@ -33,6 +39,7 @@ export class PGlitePool {
     this.#waiting++
     await previous
     this.#waiting--
+    this.#leased = true
     let released = false
     return {
       query: async (sql, parameters) => {
@@ -42,6 +49,7 @@ export class PGlitePool {
       release: () => {
         if (released) return
         released = true
+        this.#leased = false
         release()
       }
     }

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { Problem, type ProblemBody } from '../routes/schemas.js'
 import { DomainError } from '../services/errors.js'
 
@@ -18,6 +19,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   408: 'REQUEST_TIMEOUT',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
+  431: 'HEADERS_TOO_LARGE',
   429: 'TOO_MANY_REQUESTS',
   503: 'SERVICE_UNAVAILABLE'
 }
@@ -60,8 +62,32 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, p: Om
   }
   // RFC 9110: a 401 must say how to authenticate; RFC 6750 names the scheme and realm.
   if (p.status === 401) reply.header('www-authenticate', 'Bearer realm="gatehouse"')
-  if (p.status === 503) reply.header('retry-after', '5')
+  if (p.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '5')
   return reply.code(p.status).type('application/problem+json').send(problem)
+}
+
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (a slow client past the request
+ * timeout, oversized headers, garbage): answered on the raw socket, still as problem+json.
+ */
+export function clientErrorHandler (this: { log: { debug: (obj: object, msg: string) => void } }, err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, code] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? [408, 'REQUEST_TIMEOUT']
+    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'HEADERS_TOO_LARGE'] : [400, 'BAD_REQUEST']
+  this.log.debug({ err: err.message, code: err.code }, 'client error')
+  if (socket.writable) {
+    const body = JSON.stringify({
+      type: `urn:gatehouse:problem:${slug(code)}`,
+      title: String(STATUS_CODES[status]),
+      status,
+      detail: status === 408 ? 'The request was not received in time' : 'The request could not be parsed',
+      code,
+      instance: 'urn:gatehouse:request:none'
+    })
+    socket.write(`HTTP/1.1 ${status} ${String(STATUS_CODES[status])}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
 }
 
 /** One error handler for the whole app: every failure leaves as application/problem+json (RFC 9457). */
@@ -70,7 +96,10 @@ export default fp(async function errors (app) {
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const problem = toProblem(error)
-    if (problem.status >= 500) {
+    if (problem.status === 503) {
+      // A dependency down or load shed: worth a warning per request, not an error with a stack.
+      request.log.warn({ code: problem.code, err: error.message }, 'request refused: unavailable')
+    } else if (problem.status >= 500) {
       request.log.error({ err: error }, 'request failed')
     } else {
       request.log.info({ code: problem.code, status: problem.status }, 'request refused')

@@ -13,6 +13,8 @@ function domainError (status: number, code: string, defaultMessage: string) {
     readonly code = code
     constructor (message = defaultMessage, options?: ErrorOptions) {
       super(message, options)
+      // Logs and stack traces name the class (EmailAlreadyExistsError), not just "Error".
+      this.name = new.target.name
     }
   }
 }

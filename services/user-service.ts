@@ -67,7 +67,11 @@ export function createUserService (repo: UserRepository, hasher: PasswordHasher)
   // so response times do not reveal which emails have accounts. Made once, on first need.
   let dummyHash: Promise<string> | undefined
   const getDummyHash = async (): Promise<string> => {
-    dummyHash ??= hasher.hash(randomBytes(16).toString('hex'))
+    // A failed attempt is forgotten, so one hashing hiccup does not break logins for good.
+    dummyHash ??= hasher.hash(randomBytes(16).toString('hex')).catch((err: unknown) => {
+      dummyHash = undefined
+      throw err
+    })
     return await dummyHash
   }
 
@@ -156,10 +160,15 @@ export function createUserService (repo: UserRepository, hasher: PasswordHasher)
         return 'created'
       } catch (err) {
         if (err instanceof EmailAlreadyExistsError) return 'exists'
-        if (err instanceof UsernameAlreadyExistsError) {
-          await create({ email, username: `admin-${randomBytes(4).toString('hex')}`, password }, 'admin')
-          return 'created'
-        }
+        if (!(err instanceof UsernameAlreadyExistsError)) throw err
+      }
+      // Someone holds the username "admin": take a unique one. Another replica may win the email
+      // meanwhile, which is success too.
+      try {
+        await create({ email, username: `admin-${randomBytes(4).toString('hex')}`, password }, 'admin')
+        return 'created'
+      } catch (err) {
+        if (err instanceof EmailAlreadyExistsError) return 'exists'
         throw err
       }
     }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { InvalidCredentialsError } from '../../services/errors.js'
 import { bearerAuth, Email, problems, UserRef } from '../schemas.js'
 
 const LoginBody = Type.Object({
@@ -25,7 +26,14 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: AccessToken, ...problems(401, 413, 415) }
     }
   }, async (request) => {
-    const user = await app.users.authenticate(request.body.email, request.body.password)
+    let user
+    try {
+      user = await app.users.authenticate(request.body.email, request.body.password)
+    } catch (err) {
+      if (err instanceof InvalidCredentialsError) app.metrics.logins.inc({ outcome: 'failure' })
+      throw err
+    }
+    app.metrics.logins.inc({ outcome: 'success' })
     return app.tokens.issueAccessToken(user)
   })
 

@@ -1,17 +1,65 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { sql } from 'kysely'
 import { Type } from 'typebox'
 
+// A probe must answer well inside the kubelet's timeout (1 s by default) even when a dependency hangs.
+const CHECK_TIMEOUT_MS = 800
+
+const CheckResult = Type.Union([Type.Literal('ok'), Type.Literal('failed'), Type.Literal('skipped')])
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+  checks: Type.Object({
+    database: CheckResult,
+    redis: CheckResult,
+    shutdown: Type.Union([Type.Literal('ok'), Type.Literal('draining')])
+  })
+}, { description: 'Which checks passed; any failure makes the status unavailable' })
+const Live = Type.Object({ status: Type.Literal('ok') })
+
+async function within (check: () => Promise<unknown>): Promise<'ok' | 'failed'> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error('timed out')) }, CHECK_TIMEOUT_MS) })
+  try {
+    await Promise.race([check(), timeout])
+    return 'ok'
+  } catch {
+    return 'failed'
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+// Probes run every few seconds: no info-level logs, no metrics series, never shed under pressure.
+const probeConfig = { skipMetrics: true, pressureHandler: () => undefined }
+
 const health: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/health', {
-    // Probes hit this every few seconds; logging each would drown the useful lines.
+  const live = async (): Promise<{ status: 'ok' }> => ({ status: 'ok' })
+  const liveSchema = {
+    tags: ['health'],
+    summary: 'Liveness: the process is up and serving (checks no dependency)',
+    response: { 200: Live }
+  }
+  app.get('/health/live', { logLevel: 'warn', config: probeConfig, schema: { ...liveSchema, operationId: 'getLiveness' } }, live)
+  app.get('/health', { logLevel: 'warn', config: probeConfig, schema: { ...liveSchema, operationId: 'getHealth', description: 'Kept for compatibility; same as /health/live' } }, live)
+
+  app.get('/health/ready', {
     logLevel: 'warn',
+    config: probeConfig,
     schema: {
-      operationId: 'getHealth',
+      operationId: 'getReadiness',
       tags: ['health'],
-      summary: 'Liveness: the process is up',
-      response: { 200: Type.Object({ status: Type.Literal('ok') }) }
+      summary: 'Readiness: the database (and Redis, when configured) answer and the process is not shutting down',
+      response: { 200: Readiness, 503: Readiness }
     }
-  }, async () => ({ status: 'ok' as const }))
+  }, async (_request, reply) => {
+    const [database, redis] = await Promise.all([
+      within(async () => await sql`select 1`.execute(app.database.db)),
+      app.redis === undefined ? 'skipped' as const : within(async () => await app.redis?.ping())
+    ])
+    const shutdown = app.lifecycle.draining ? 'draining' as const : 'ok' as const
+    const ready = database === 'ok' && redis !== 'failed' && shutdown === 'ok'
+    return await reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', checks: { database, redis, shutdown } })
+  })
 }
 
 export default health

@@ -23,9 +23,8 @@ t.test('database layer on the configured backend', async (t) => {
     // Microseconds a JS Date cannot hold: a cursor that dropped them would skip or repeat rows.
     const micro = uuidv7()
     await repo.create({ id: micro, email: `${micro}@tie.example.com`, username: `micro_${micro.slice(-12)}`, password_hash: 'x', role: 'user' })
-    await db.updateTable('users').set({ created_at: at }).where('id', '=', micro).execute()
     const { sql } = await import('kysely')
-    await sql`update users set created_at = created_at + interval '1 microsecond' where id = ${micro}`.execute(db)
+    await sql`update users set created_at = ${at}::timestamptz + interval '1 microsecond' where id = ${micro}`.execute(db)
 
     const seen: string[] = []
     let page = await repo.list(2, undefined)

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { sql } from 'kysely'
+import { setTimeout as delay } from 'node:timers/promises'
 import { Type } from 'typebox'
 
 // A probe must answer well inside the kubelet's timeout (1 s by default) even when a dependency hangs.
@@ -17,16 +18,14 @@ const Readiness = Type.Object({
 const Live = Type.Object({ status: Type.Literal('ok') })
 
 async function within (check: () => Promise<unknown>): Promise<'ok' | 'failed'> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error('timed out')) }, CHECK_TIMEOUT_MS) })
-  try {
-    await Promise.race([check(), timeout])
-    return 'ok'
-  } catch {
-    return 'failed'
-  } finally {
-    clearTimeout(timer)
-  }
+  const timer = new AbortController()
+  const outcome = await Promise.race([
+    check().then(() => 'ok' as const, () => 'failed' as const),
+    // Race's own handler takes the AbortError once the timer is cancelled below.
+    delay(CHECK_TIMEOUT_MS, 'failed' as const, { signal: timer.signal })
+  ])
+  timer.abort()
+  return outcome
 }
 
 // Probes run every few seconds: no info-level logs, no metrics series, never shed under pressure.

@@ -16,19 +16,19 @@ const USAGE = `usage: gatehouse <command>
 const out = (line: string): void => { process.stdout.write(`${line}\n`) }
 
 async function firstLine (): Promise<string> {
-  const lines = createInterface({ input: process.stdin })
-  for await (const line of lines) return line
-  return ''
+  const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+  const first = await lines.next()
+  return first.done === true ? '' : first.value
 }
 
 /** Runs one command and gives the exit code. Configuration comes from the same variables as the server. */
 async function run (args: string[]): Promise<number> {
   const [command, ...rest] = args
   if (command === 'healthcheck') {
-    const port = process.env.PORT ?? '3000'
-    const res = await fetch(`http://127.0.0.1:${port}/health/live`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined)
-    out(res?.ok === true ? 'ok' : `unhealthy (${res === undefined ? 'no answer' : `status ${res.status}`})`)
-    return res?.ok === true ? 0 : 1
+    const { config } = loadConfig()
+    const healthy = await fetch(`http://127.0.0.1:${config.port}/health/live`, { signal: AbortSignal.timeout(2000) }).then((res) => res.ok, () => false)
+    out(healthy ? 'ok' : 'unhealthy')
+    return healthy ? 0 : 1
   }
   if (command !== 'migrate' && command !== 'create-admin') {
     process.stderr.write(`${USAGE}\n`)

@@ -1,4 +1,7 @@
 import { sql, type Kysely } from 'kysely'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { openDatabase } from '../../db/connection.js'
 import { migrateToLatest } from '../../db/migrator.js'
@@ -19,6 +22,7 @@ t.test('embedded PGlite reports its single connection as idle or leased', async 
   t.teardown(async () => { await handle.db.destroy() })
   t.equal(handle.backend, 'pglite')
   t.same(handle.connections(), { total: 1, idle: 1 })
+  t.equal(handle.waitingCount(), 0)
   await handle.db.connection().execute(async () => {
     t.same(handle.connections(), { total: 1, idle: 0 }, 'leased while a connection is held')
   })
@@ -30,4 +34,19 @@ t.test('a failing migration stops start-up and is named', async (t) => {
   t.teardown(async () => { await handle.db.destroy() })
   const broken = { '0001-broken': { up: async (db: Kysely<any>) => { await sql`create table oops (`.execute(db) } } }
   await t.rejects(migrateToLatest(handle.db, broken), /migrations failed at 0001-broken/)
+})
+
+t.test('embedded PGlite in a data directory keeps its data across a restart', async (t) => {
+  const dir = join(await mkdtemp(join(tmpdir(), 'gatehouse-pglite-')), 'nested', 'data')
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const config = { ...testConfig().database, url: undefined, pgliteDataDir: dir }
+  const first = await openDatabase(config, () => {})
+  await migrateToLatest(first.db)
+  await sql`insert into users (id, email, username, password_hash) values (gen_random_uuid(), 'kept@example.com', 'kept', 'x')`.execute(first.db)
+  await first.db.destroy()
+
+  const second = await openDatabase(config, () => {})
+  t.teardown(async () => { await second.db.destroy() })
+  const { rows } = await sql<{ email: string }>`select email from users`.execute(second.db)
+  t.same(rows, [{ email: 'kept@example.com' }])
 })

@@ -9,12 +9,14 @@ import lifecyclePlugin from './plugins/lifecycle.js'
 import loadSheddingPlugin from './plugins/load-shedding.js'
 import metricsPlugin from './plugins/metrics.js'
 import redisPlugin from './plugins/redis.js'
+import throttlePlugin from './plugins/throttle.js'
 import openapiPlugin from './plugins/openapi.js'
 import securityPlugin from './plugins/security.js'
 import servicesPlugin from './plugins/services.js'
 import validationPlugin from './plugins/validation.js'
 import authRoutes from './routes/auth/index.js'
 import healthRoutes from './routes/health/index.js'
+import bulkUserRoutes from './routes/users/bulk.js'
 import userRoutes from './routes/users/index.js'
 import { User } from './routes/schemas.js'
 import type { PasswordHasher } from './services/ports.js'
@@ -67,6 +69,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(openapiPlugin)
   await app.register(dbPlugin, { config: config.database })
   await app.register(redisPlugin, { url: config.redisUrl })
+  await app.register(throttlePlugin, { config: config.throttle })
   await app.register(loadSheddingPlugin, { config: config.loadShedding })
   await app.register(metricsPlugin, { token: config.metricsToken })
   // Our decorators: token verification, then the domain services built on the repositories.
@@ -76,6 +79,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   app.addSchema(User)
   await app.register(healthRoutes)
   await app.register(userRoutes, { prefix: '/api/users' })
+  await app.register(bulkUserRoutes, { prefix: '/api/users' })
   await app.register(authRoutes, { prefix: '/api/auth' })
   return app
 }

@@ -35,7 +35,13 @@ const EnvSchema = Type.Object({
   LOAD_SHED_EVENT_LOOP_UTILIZATION: Type.Number({ minimum: 0, maximum: 1, default: 0.98 }),
   LOAD_SHED_HEAP_USED_MB: Type.Integer({ minimum: 0, maximum: 65_536, default: 0 }),
   LOAD_SHED_DB_WAITING: Type.Integer({ minimum: 0, maximum: 100_000, default: 0 }),
-  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  REFRESH_TOKEN_TTL: Type.Integer({ minimum: 300, maximum: 31_536_000, default: 2_592_000 }),
+  REFRESH_REUSE_GRACE_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
+  THROTTLE_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10 }),
+  LOGIN_MAX_FAILURES_PER_IP: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50 }),
+  SIGNUP_MAX_PER_IP: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 })
 })
 type Env = Static<typeof EnvSchema>
 const SECRET_VARIABLES = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN'])
@@ -90,6 +96,18 @@ export interface Config {
   }
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | undefined
+  sessions: {
+    refreshTokenTtlSeconds: number
+    /** A rotated refresh token used again within this many seconds gets a sibling, not a family revocation. */
+    reuseGraceSeconds: number
+  }
+  /** Brute-force limits, counted per window (in Redis when REDIS_URL is set). */
+  throttle: {
+    windowSeconds: number
+    loginFailuresPerAccount: number
+    loginFailuresPerIp: number
+    signupsPerIp: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -184,7 +202,14 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): LoadedConf
         heapUsedBytes: env.LOAD_SHED_HEAP_USED_MB * 1024 * 1024,
         dbWaiting: env.LOAD_SHED_DB_WAITING
       },
-      metricsToken: env.METRICS_TOKEN
+      metricsToken: env.METRICS_TOKEN,
+      sessions: { refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL, reuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS },
+      throttle: {
+        windowSeconds: env.THROTTLE_WINDOW_SECONDS,
+        loginFailuresPerAccount: env.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+        loginFailuresPerIp: env.LOGIN_MAX_FAILURES_PER_IP,
+        signupsPerIp: env.SIGNUP_MAX_PER_IP
+      }
     }
   }
 }

@@ -29,3 +29,12 @@ export function translateDatabaseError (err: unknown): Error {
   }
   return new DatabaseError(undefined, { cause: err })
 }
+
+/** Awaits a query, turning any driver error into a domain error. */
+export async function translated<T> (query: Promise<T>): Promise<T> {
+  try {
+    return await query
+  } catch (err) {
+    throw translateDatabaseError(err)
+  }
+}

@@ -17,10 +17,26 @@ export interface UsersTable {
   updated_at: ColumnType<Date, Date | undefined, Date>
 }
 
+export interface RefreshTokensTable {
+  id: string
+  family_id: string
+  user_id: string
+  token_hash: string
+  created_at: ColumnType<Date, Date | undefined, never>
+  expires_at: Date
+  used_at: Date | null
+  revoked_at: Date | null
+  user_agent: string | null
+  ip: string | null
+}
+
 export interface Database {
   users: UsersTable
+  refresh_tokens: RefreshTokensTable
 }
 
 export type UserRow = Selectable<UsersTable>
 export type NewUserRow = Insertable<UsersTable>
 export type UserRowPatch = Updateable<UsersTable>
+export type RefreshTokenRow = Selectable<RefreshTokensTable>
+export type NewRefreshTokenRow = Insertable<RefreshTokensTable>

@@ -1,19 +1,11 @@
 import { sql, type Kysely } from 'kysely'
 import type { KeysetPosition, UserRepository } from '../services/ports.js'
-import { translateDatabaseError } from './errors.js'
+import { translated } from './errors.js'
 import type { Database } from './schema.js'
 
 // created_at rendered in UTC with microseconds, so a cursor round-trips without losing precision
 // (a JS Date keeps only milliseconds, and a truncated cursor would skip or repeat rows).
 const createdAtText = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
-
-async function translated<T> (query: Promise<T>): Promise<T> {
-  try {
-    return await query
-  } catch (err) {
-    throw translateDatabaseError(err)
-  }
-}
 
 /** The only place that knows users live in SQL. */
 export function createUserRepository (db: Kysely<Database>): UserRepository {
@@ -22,6 +14,8 @@ export function createUserRepository (db: Kysely<Database>): UserRepository {
     create: async (user) => await translated(db.insertInto('users').values(user).returningAll().executeTakeFirstOrThrow()),
     findById: async (id) => await translated(users().where('id', '=', id).executeTakeFirst()),
     findByEmail: async (email) => await translated(users().where('email', '=', email).executeTakeFirst()),
+    // One round trip for any number of ids (`id = any($1)` uses the primary key), never one query per id.
+    findByIds: async (ids) => await translated(users().where('id', '=', sql<string>`any(${ids}::uuid[])`).execute()),
     update: async (id, patch) => await translated(
       db.updateTable('users').set(patch).where('id', '=', id).returningAll().executeTakeFirst()
     ),

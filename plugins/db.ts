@@ -2,13 +2,15 @@ import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import { openDatabase, type DatabaseHandle } from '../db/connection.js'
 import { migrateToLatest } from '../db/migrator.js'
+import { createRefreshTokenRepository } from '../db/refresh-token-repository.js'
 import { createUserRepository } from '../db/user-repository.js'
-import type { UserRepository } from '../services/ports.js'
+import type { RefreshTokenRepository, UserRepository } from '../services/ports.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     database: DatabaseHandle
     userRepository: UserRepository
+    refreshTokenRepository: RefreshTokenRepository
   }
 }
 
@@ -29,4 +31,5 @@ export default fp<{ config: Config['database'] }>(async function db (app, { conf
   app.addHook('onClose', async () => { await handle.db.destroy() })
   app.decorate('database', handle)
   app.decorate('userRepository', createUserRepository(handle.db))
+  app.decorate('refreshTokenRepository', createRefreshTokenRepository(handle.db))
 }, { name: 'db' })

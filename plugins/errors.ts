@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Problem, type ProblemBody } from '../routes/schemas.js'
-import { DomainError } from '../services/errors.js'
+import { DomainError, TooManyRequestsError } from '../services/errors.js'
 
 type FieldError = NonNullable<ProblemBody['errors']>[number]
 // Ajv's error objects; with Ajv's default options every one has a message.
@@ -96,6 +96,7 @@ export default fp(async function errors (app) {
 
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const problem = toProblem(error)
+    if (error instanceof TooManyRequestsError) reply.header('retry-after', String(error.retryAfterSeconds))
     if (problem.status === 503) {
       // A dependency down or load shed: worth a warning per request, not an error with a stack.
       request.log.warn({ code: problem.code, err: error.message }, 'request refused: unavailable')

@@ -8,6 +8,7 @@ declare module 'fastify' {
     metrics: {
       registry: Registry
       logins: Counter<'outcome'>
+      refreshReuse: Counter
     }
   }
   interface FastifyContextConfig {
@@ -66,5 +67,6 @@ export default fp<{ token: string | undefined }>(async function metrics (app, { 
     return await reply.type(registry.contentType).send(await registry.metrics())
   })
 
-  app.decorate('metrics', { registry, logins })
+  const refreshReuse = new Counter({ name: 'gatehouse_refresh_token_reuse_total', help: 'Rotated refresh tokens presented again (each revoked a session)', registers: [registry] })
+  app.decorate('metrics', { registry, logins, refreshReuse })
 }, { name: 'metrics', dependencies: ['db'] })

@@ -44,7 +44,8 @@ export const Problem = Type.Object({
     description: 'Stable machine-readable code: VALIDATION_FAILED, MALFORMED_JSON, INVALID_EMAIL, INVALID_CURSOR, ' +
       'CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS, UNAUTHORIZED, INVALID_CURRENT_PASSWORD, FORBIDDEN, NOT_FOUND, ' +
       'METHOD_NOT_ALLOWED, REQUEST_TIMEOUT, EMAIL_ALREADY_EXISTS, USERNAME_ALREADY_EXISTS, PAYLOAD_TOO_LARGE, ' +
-      'UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_ERROR, SERVICE_UNAVAILABLE'
+      'UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_ERROR, SERVICE_UNAVAILABLE, INVALID_REFRESH_TOKEN, WEAK_PASSWORD, ' +
+      'HEADERS_TOO_LARGE'
   }),
   instance: Type.String({ description: 'Identifies this occurrence: the request id, as in the x-request-id header' }),
   errors: Type.Optional(Type.Array(Type.Object({
@@ -63,6 +64,7 @@ const ERROR_DESCRIPTIONS = {
   409: 'Conflicts with an existing account',
   413: 'The body is larger than the configured limit',
   415: 'The body is not JSON',
+  429: 'Too many attempts; Retry-After says when to try again',
   500: 'Unexpected failure; details are in the service log, not here',
   503: 'A dependency (the database) is unavailable or the service is overloaded; retry later'
 } as const

@@ -34,3 +34,15 @@ export class DatabaseUnavailableError extends domainError(503, 'SERVICE_UNAVAILA
 /** Any other database failure: a bug or a broken schema, never the caller's fault. */
 export class DatabaseError extends domainError(500, 'INTERNAL_ERROR', 'Database failure') {}
 export class HashingError extends domainError(500, 'INTERNAL_ERROR', 'Password hashing failed') {}
+export class InvalidRefreshTokenError extends domainError(401, 'INVALID_REFRESH_TOKEN', 'The refresh token is invalid, expired or revoked; sign in again') {}
+export class WeakPasswordError extends domainError(400, 'WEAK_PASSWORD', 'This password is too common or too close to the email or username') {}
+
+/** Too many attempts; `retryAfterSeconds` becomes the Retry-After header. */
+export class TooManyRequestsError extends domainError(429, 'TOO_MANY_REQUESTS', 'Too many attempts; wait before trying again') {
+  retryAfterSeconds = 1
+  static after (seconds: number): TooManyRequestsError {
+    const err = new TooManyRequestsError()
+    err.retryAfterSeconds = Math.max(1, Math.ceil(seconds))
+    return err
+  }
+}

@@ -1,4 +1,4 @@
-import type { NewUserRow, UserRow, UserRowPatch } from '../db/schema.js'
+import type { NewRefreshTokenRow, NewUserRow, RefreshTokenRow, UserRow, UserRowPatch } from '../db/schema.js'
 
 /** Where in the (created_at desc, id desc) order a page starts; created_at keeps full precision as text. */
 export interface KeysetPosition {
@@ -23,9 +23,36 @@ export interface UserRepository {
   update: (id: string, patch: UserRowPatch) => Promise<UserRow | undefined>
   delete: (id: string) => Promise<boolean>
   list: (limit: number, after: KeysetPosition | undefined) => Promise<UserPage>
+  /** The users among `ids` (lower-case canonical uuids), in no particular order, fetched in one query. */
+  findByIds: (ids: readonly string[]) => Promise<UserRow[]>
 }
 
 export interface PasswordHasher {
   hash: (password: string) => Promise<string>
   verify: (hash: string, password: string) => Promise<boolean>
+}
+
+/** A signed-in session as its owner sees it: one refresh-token family. */
+export interface SessionSummary {
+  id: string
+  created_at: Date
+  last_used_at: Date
+  expires_at: Date
+  user_agent: string | null
+  ip: string | null
+}
+
+/** Storage of refresh tokens (by hash only). Every method is a single atomic statement. */
+export interface RefreshTokenRepository {
+  create: (token: NewRefreshTokenRow) => Promise<void>
+  /**
+   * Marks a live token (unused, unrevoked, unexpired at `now`) as used and returns it; undefined
+   * when no such token exists, so exactly one of several concurrent callers wins.
+   */
+  consume: (tokenHash: string, now: Date) => Promise<RefreshTokenRow | undefined>
+  findByHash: (tokenHash: string) => Promise<RefreshTokenRow | undefined>
+  /** Revokes every token of a family; with `userId`, only if the family is that user's. True if any was live. */
+  revokeFamily: (familyId: string, now: Date, userId?: string) => Promise<boolean>
+  revokeAllForUser: (userId: string, now: Date) => Promise<void>
+  listActiveSessions: (userId: string, now: Date) => Promise<SessionSummary[]>
 }

@@ -7,7 +7,8 @@ import {
   CurrentPasswordRequiredError, EmailAlreadyExistsError, ForbiddenError, InvalidCredentialsError,
   InvalidCurrentPasswordError, NotFoundError, UnauthorizedError, UsernameAlreadyExistsError
 } from './errors.js'
-import type { PasswordHasher, UserRepository } from './ports.js'
+import { assertAcceptablePassword } from './password-policy.js'
+import type { KeysetPosition, PasswordHasher, RefreshTokenRepository, UserRepository } from './ports.js'
 
 /** A user as the outside world sees it: never the password hash. */
 export interface User {
@@ -44,6 +45,24 @@ export interface UserListPage {
   next_cursor: string | null
 }
 
+export interface UserLookup {
+  /** The users found, in the order their ids were asked for. */
+  data: User[]
+  /** The ids asked for that name no user, lower-cased, in the order asked. */
+  not_found: string[]
+}
+
+export interface ExportOptions {
+  /** Rows per repository query; each batch is one keyset page. */
+  batchSize?: number
+  /** Aborted when the consumer has gone away: no further batch is read. */
+  signal?: AbortSignal
+}
+
+// Big enough that per-query overhead is small next to the rows, small enough that one batch in
+// flight keeps memory flat however many users there are.
+export const EXPORT_BATCH_SIZE = 1000
+
 export type UserService = ReturnType<typeof createUserService>
 
 const toUser = (row: UserRow): User => ({
@@ -62,7 +81,10 @@ function assertSelfOrAdmin (actor: Actor, id: string): void {
   if (actor.id !== id && !isAdmin(actor)) throw new ForbiddenError('You may only act on your own account')
 }
 
-export function createUserService (repo: UserRepository, hasher: PasswordHasher) {
+/** Sessions end when their user's password changes; the default is for callers without sessions (tests, tools). */
+const NO_SESSIONS: Pick<RefreshTokenRepository, 'revokeAllForUser'> = { revokeAllForUser: async () => {} }
+
+export function createUserService (repo: UserRepository, hasher: PasswordHasher, sessions = NO_SESSIONS) {
   // Verifying against a real hash when the email is unknown makes both failures cost the same,
   // so response times do not reveal which emails have accounts. Made once, on first need.
   let dummyHash: Promise<string> | undefined
@@ -83,6 +105,7 @@ export function createUserService (repo: UserRepository, hasher: PasswordHasher)
 
   async function create (input: NewUser, role: Role = 'user'): Promise<User> {
     const email = normalizeEmail(input.email)
+    assertAcceptablePassword(input.password, { email, username: input.username })
     const passwordHash = await hasher.hash(input.password)
     const row = await repo.create({ id: uuidv7(), email, username: input.username, password_hash: passwordHash, role })
     return toUser(row)
@@ -117,10 +140,48 @@ export function createUserService (repo: UserRepository, hasher: PasswordHasher)
       return toUser(await findOrThrow(id))
     },
 
-    async list (actor: Actor, limit: number, cursor: string | undefined): Promise<UserListPage> {
+    async list (actor: Actor, limit: number, cursor: string | undefined, email?: string): Promise<UserListPage> {
       if (!isAdmin(actor)) throw new ForbiddenError('Listing users is for admins')
+      // An exact lookup, not a filter over pages: at most one user has an email, so no cursor.
+      if (email !== undefined) {
+        const row = await repo.findByEmail(normalizeEmail(email))
+        return { data: row === undefined ? [] : [toUser(row)], next_cursor: null }
+      }
       const page = await repo.list(limit, cursor === undefined ? undefined : decodeCursor(cursor))
       return { data: page.rows.map(toUser), next_cursor: page.next === null ? null : encodeCursor(page.next) }
+    },
+
+    /** Many users by id in one repository call (admin). Ids match whatever their letter case. */
+    async lookup (actor: Actor, ids: readonly string[]): Promise<UserLookup> {
+      if (!isAdmin(actor)) throw new ForbiddenError('Looking users up in bulk is for admins')
+      const wanted = [...new Set(ids.map((id) => id.toLowerCase()))]
+      const found = new Map((await repo.findByIds(wanted)).map((row) => [row.id.toLowerCase(), row]))
+      const data: User[] = []
+      const notFound: string[] = []
+      for (const id of wanted) {
+        const row = found.get(id)
+        if (row === undefined) notFound.push(id)
+        else data.push(toUser(row))
+      }
+      return { data, not_found: notFound }
+    },
+
+    /**
+     * Every user, newest first, as batches of keyset pages, so memory stays flat however many
+     * there are. Not async: a non-admin is refused when this is called, before any response starts.
+     */
+    exportAll (actor: Actor, options: ExportOptions = {}): AsyncGenerator<User[], void> {
+      if (!isAdmin(actor)) throw new ForbiddenError('Exporting users is for admins')
+      const { batchSize = EXPORT_BATCH_SIZE, signal } = options
+      return (async function * batches () {
+        let after: KeysetPosition | undefined
+        while (signal?.aborted !== true) {
+          const page = await repo.list(batchSize, after)
+          if (page.rows.length > 0) yield page.rows.map(toUser)
+          if (page.next === null) return
+          after = page.next
+        }
+      })()
     },
 
     async update (actor: Actor, id: string, changes: UserChanges): Promise<User> {
@@ -137,10 +198,15 @@ export function createUserService (repo: UserRepository, hasher: PasswordHasher)
         if (changes.current_password === undefined) throw new CurrentPasswordRequiredError()
         if (!await hasher.verify(current.password_hash, changes.current_password)) throw new InvalidCurrentPasswordError()
       }
-      if (changes.password !== undefined) patch.password_hash = await hasher.hash(changes.password)
+      if (changes.password !== undefined) {
+        assertAcceptablePassword(changes.password, { email: patch.email ?? current.email, username: patch.username ?? current.username })
+        patch.password_hash = await hasher.hash(changes.password)
+      }
       patch.updated_at = new Date()
       const row = await repo.update(id, patch)
       if (row === undefined) throw new NotFoundError()
+      // A new password ends every session: whoever knew the old one must sign in again.
+      if (changes.password !== undefined) await sessions.revokeAllForUser(id, new Date())
       return toUser(row)
     },
 

@@ -95,6 +95,16 @@ export class FakeUserRepository implements UserRepository {
     return this.#rows.delete(id)
   }
 
+  /** Counts calls, so a test can prove a bulk read was one repository call. */
+  findByIdsCalls = 0
+
+  async findByIds (ids: readonly string[]): Promise<UserRow[]> {
+    this.findByIdsCalls++
+    // uuid equality in PostgreSQL ignores the case of the hex digits.
+    const wanted = new Set(ids.map((id) => id.toLowerCase()))
+    return [...this.#rows.values()].filter((row) => wanted.has(row.id.toLowerCase())).map(copy)
+  }
+
   async list (limit: number, after: KeysetPosition | undefined): Promise<UserPage> {
     const ordered = [...this.#rows.values()]
       .sort((a, b) => compareDescending(positionOf(a), positionOf(b)))

@@ -47,6 +47,9 @@ export function testConfig (env: Record<string, string> = {}): Config {
     LOG_LEVEL: 'silent',
     PGLITE_DATA_DIR: 'memory://',
     JWT_SECRET: 'test-secret-that-is-at-least-32-characters-long',
+    // Tests sign many users up from one address; the throttling tests set their own limits.
+    SIGNUP_MAX_PER_IP: '1000000',
+    LOGIN_MAX_FAILURES_PER_IP: '1000000',
     ...env
   }).config
 }

@@ -1,6 +1,9 @@
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { InvalidCredentialsError } from '../../services/errors.js'
+import type { SessionSummary } from '../../services/ports.js'
+import type { ClientInfo } from '../../services/session-service.js'
 import { bearerAuth, Email, problems, UserRef } from '../schemas.js'
 
 const LoginBody = Type.Object({
@@ -9,11 +12,29 @@ const LoginBody = Type.Object({
   password: Type.String({ minLength: 1, maxLength: 128, writeOnly: true })
 }, { additionalProperties: false })
 
-const AccessToken = Type.Object({
-  access_token: Type.String({ description: 'JWT (HS256) with sub, role, iat, exp, iss and aud' }),
+// Our refresh tokens are 43 characters; the bound only keeps junk from being hashed at length.
+const RefreshToken = Type.String({ minLength: 1, maxLength: 256, writeOnly: true, description: 'The refresh_token from login or the last refresh' })
+const RefreshBody = Type.Object({ refresh_token: RefreshToken }, { additionalProperties: false })
+
+const SessionTokens = Type.Object({
+  access_token: Type.String({ description: 'JWT with sub, role, iat, exp, iss and aud' }),
   token_type: Type.Literal('Bearer'),
-  expires_in: Type.Integer({ description: 'Seconds until the access token expires' })
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
+  refresh_token: Type.String({ description: 'Opaque; exchange it at /api/auth/refresh. Each one works once.' }),
+  refresh_expires_in: Type.Integer({ description: 'Seconds until the refresh token expires' })
 })
+
+// Typed as the service's summary (Dates), serialized as ISO 8601 by the schema.
+const Session = Type.Unsafe<SessionSummary>(Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  created_at: Type.String({ format: 'date-time', description: 'When the sign-in happened' }),
+  last_used_at: Type.String({ format: 'date-time', description: 'The last refresh' }),
+  expires_at: Type.String({ format: 'date-time' }),
+  user_agent: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()])
+}, { additionalProperties: false }))
+
+const clientOf = (request: FastifyRequest): ClientInfo => ({ userAgent: request.headers['user-agent'], ip: request.ip })
 
 const auth: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/login', {
@@ -21,20 +42,53 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'login',
       tags: ['auth'],
       summary: 'Sign in with email and password',
-      description: 'An unknown email and a wrong password give the same 401 INVALID_CREDENTIALS.',
+      description: 'An unknown email and a wrong password give the same 401 INVALID_CREDENTIALS. ' +
+        'Repeated failures per account or per client IP are refused with 429 and Retry-After.',
       body: LoginBody,
-      response: { 200: AccessToken, ...problems(401, 413, 415) }
+      response: { 200: SessionTokens, ...problems(401, 413, 415, 429) }
     }
   }, async (request) => {
+    const { email, password } = request.body
+    await app.throttle.assertLoginAllowed(email, request.ip)
     let user
     try {
-      user = await app.users.authenticate(request.body.email, request.body.password)
+      user = await app.users.authenticate(email, password)
     } catch (err) {
-      if (err instanceof InvalidCredentialsError) app.metrics.logins.inc({ outcome: 'failure' })
+      if (err instanceof InvalidCredentialsError) {
+        app.metrics.logins.inc({ outcome: 'failure' })
+        await app.throttle.recordLoginFailure(email, request.ip)
+      }
       throw err
     }
     app.metrics.logins.inc({ outcome: 'success' })
-    return app.tokens.issueAccessToken(user)
+    await app.throttle.recordLoginSuccess(email)
+    return await app.sessions.start(user, clientOf(request))
+  })
+
+  app.post('/refresh', {
+    schema: {
+      operationId: 'refreshSession',
+      tags: ['auth'],
+      summary: 'Exchange a refresh token for new access and refresh tokens',
+      description: 'The refresh token is rotated: the one sent stops working. Sending an already used one again ' +
+        '(after a short grace window for parallel refreshes) revokes the whole session.',
+      body: RefreshBody,
+      response: { 200: SessionTokens, ...problems(401, 413, 415) }
+    }
+  }, async (request) => await app.sessions.refresh(request.body.refresh_token, clientOf(request)))
+
+  app.post('/logout', {
+    schema: {
+      operationId: 'logout',
+      tags: ['auth'],
+      summary: 'End the session this refresh token belongs to',
+      description: 'Idempotent: an unknown or already revoked token also gives 204. Access tokens already issued stay valid until they expire.',
+      body: RefreshBody,
+      response: { 204: Type.Null({ description: 'Signed out' }), ...problems(413, 415) }
+    }
+  }, async (request, reply) => {
+    await app.sessions.logout(request.body.refresh_token)
+    return await reply.code(204).send(null)
   })
 
   await app.register(async function protectedAuth (scope) {
@@ -50,6 +104,43 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: UserRef, ...problems(401) }
       }
     }, async (request) => await app.users.me(request.actor))
+
+    app.post('/logout-all', {
+      schema: {
+        operationId: 'logoutAll',
+        tags: ['auth'],
+        summary: 'End every session of the current user',
+        security: bearerAuth,
+        response: { 204: Type.Null({ description: 'Every session ended' }), ...problems(401) }
+      }
+    }, async (request, reply) => {
+      await app.sessions.logoutAll(request.actor.id)
+      return await reply.code(204).send(null)
+    })
+
+    app.get('/sessions', {
+      schema: {
+        operationId: 'listSessions',
+        tags: ['auth'],
+        summary: 'The current user\'s active sessions, most recently used first',
+        security: bearerAuth,
+        response: { 200: Type.Object({ data: Type.Array(Session) }), ...problems(401) }
+      }
+    }, async (request) => ({ data: await app.sessions.list(request.actor.id) }))
+
+    app.delete('/sessions/:id', {
+      schema: {
+        operationId: 'revokeSession',
+        tags: ['auth'],
+        summary: 'End one of the current user\'s sessions',
+        security: bearerAuth,
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        response: { 204: Type.Null({ description: 'Session ended' }), ...problems(401, 404) }
+      }
+    }, async (request, reply) => {
+      await app.sessions.revoke(request.actor.id, request.params.id)
+      return await reply.code(204).send(null)
+    })
   })
 }
 

@@ -20,7 +20,12 @@ const UserPatch = Type.Object({
 const DEFAULT_PAGE_SIZE = 20
 const ListQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: DEFAULT_PAGE_SIZE })),
-  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'next_cursor from the previous page' }))
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'next_cursor from the previous page' })),
+  // Looser than Email, so a malformed address of any length is INVALID_EMAIL, not sometimes VALIDATION_FAILED.
+  email: Type.Optional(Type.String({
+    maxLength: 512,
+    description: 'Exact lookup by address (trimmed and lower-cased first): data holds that user or nothing, next_cursor is null, and limit and cursor are ignored'
+  }))
 }, { additionalProperties: false })
 
 const UserPage = Type.Object({
@@ -43,10 +48,11 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
           headers: { location: { type: 'string', description: 'Path of the new user: /api/users/{id}' } },
           ...UserRef
         },
-        ...problems(409, 413, 415)
+        ...problems(409, 413, 415, 429)
       }
     }
   }, async (request, reply) => {
+    await app.throttle.assertSignupAllowed(request.ip)
     const user = await app.users.create(request.body)
     return await reply.code(201).header('location', `/api/users/${user.id}`).send(user)
   })
@@ -65,8 +71,8 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: UserPage, ...problems(401, 403) }
       }
     }, async (request) => {
-      const { limit = DEFAULT_PAGE_SIZE, cursor } = request.query
-      return await app.users.list(request.actor, limit, cursor)
+      const { limit = DEFAULT_PAGE_SIZE, cursor, email } = request.query
+      return await app.users.list(request.actor, limit, cursor, email)
     })
 
     app.get('/:id', {

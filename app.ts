@@ -1,4 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
@@ -18,6 +19,7 @@ import authRoutes from './routes/auth/index.js'
 import healthRoutes from './routes/health/index.js'
 import bulkUserRoutes from './routes/users/bulk.js'
 import userRoutes from './routes/users/index.js'
+import wellKnownRoutes from './routes/well-known/index.js'
 import { User } from './routes/schemas.js'
 import type { PasswordHasher } from './services/ports.js'
 
@@ -26,6 +28,8 @@ export interface BuildOptions {
   hasher?: PasswordHasher
   /** Where log lines go (default stdout); tests capture them this way. */
   logStream?: { write: (line: string) => void }
+  /** Turns tracing on, with every span going here as it ends (tests pass an in-memory exporter). */
+  spanExporter?: SpanExporter
 }
 
 // A caller's request id is kept when it is short and plain, so logs correlate across services;
@@ -59,6 +63,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID()
     }
   }).withTypeProvider<TypeBoxTypeProvider>()
+  // First, so the request span starts before any other hook and every route is seen. Imported only
+  // when tracing is on: without it, not one OpenTelemetry module is loaded.
+  const spansTo = options.spanExporter ?? config.tracing.endpoint
+  if (spansTo !== undefined) {
+    const { default: tracingPlugin } = await import('./plugins/tracing.js')
+    await app.register(tracingPlugin, { serviceName: config.tracing.serviceName, exportTo: spansTo })
+  }
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
 
   // Infrastructure first: how requests are validated and errors answered, then the stores.
@@ -67,7 +78,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(errorsPlugin)
   await app.register(securityPlugin, { corsOrigins: config.corsOrigins })
   await app.register(openapiPlugin)
-  await app.register(dbPlugin, { config: config.database })
+  await app.register(dbPlugin, { config: config.database, observeQuery: app.tracing?.observeQuery })
   await app.register(redisPlugin, { url: config.redisUrl })
   await app.register(throttlePlugin, { config: config.throttle })
   await app.register(loadSheddingPlugin, { config: config.loadShedding })
@@ -81,5 +92,6 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(userRoutes, { prefix: '/api/users' })
   await app.register(bulkUserRoutes, { prefix: '/api/users' })
   await app.register(authRoutes, { prefix: '/api/auth' })
+  await app.register(wellKnownRoutes)
   return app
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import { loadSigningKeys, splitPem, type SigningKeys } from './services/signing-keys.js'
 
 const Bool = Type.Union([Type.Literal('true'), Type.Literal('false'), Type.Literal('1'), Type.Literal('0')])
 
@@ -17,6 +18,9 @@ const EnvSchema = Type.Object({
   DB_CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 600_000, default: 2000 }),
   MIGRATE_ON_START: Type.Optional(Bool),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_ALGORITHM: Type.Union([Type.Literal('HS256'), Type.Literal('EdDSA'), Type.Literal('ES256')], { default: 'HS256' }),
+  JWT_PRIVATE_KEY: Type.Optional(Type.String({ pattern: '-----BEGIN' })),
+  JWT_PUBLIC_KEYS: Type.Optional(Type.String({ pattern: '-----BEGIN' })),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'gatehouse' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'gatehouse' }),
   ACCESS_TOKEN_TTL: Type.Integer({ minimum: 30, maximum: 86_400, default: 900 }),
@@ -35,6 +39,8 @@ const EnvSchema = Type.Object({
   LOAD_SHED_EVENT_LOOP_UTILIZATION: Type.Number({ minimum: 0, maximum: 1, default: 0.98 }),
   LOAD_SHED_HEAP_USED_MB: Type.Integer({ minimum: 0, maximum: 65_536, default: 0 }),
   LOAD_SHED_DB_WAITING: Type.Integer({ minimum: 0, maximum: 100_000, default: 0 }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'gatehouse' }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   REFRESH_TOKEN_TTL: Type.Integer({ minimum: 300, maximum: 31_536_000, default: 2_592_000 }),
   REFRESH_REUSE_GRACE_SECONDS: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
@@ -44,7 +50,7 @@ const EnvSchema = Type.Object({
   SIGNUP_MAX_PER_IP: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 })
 })
 type Env = Static<typeof EnvSchema>
-const SECRET_VARIABLES = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN'])
+const SECRET_VARIABLES = new Set(['JWT_SECRET', 'JWT_PRIVATE_KEY', 'ADMIN_PASSWORD', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN'])
 export type LogLevel = Env['LOG_LEVEL']
 
 export interface Config {
@@ -65,7 +71,10 @@ export interface Config {
     migrateOnStart: boolean
   }
   jwt: {
+    /** HS256 secret; unused when `keys` is set. */
     secret: string
+    /** Asymmetric signing (JWT_ALGORITHM EdDSA or ES256): the signing key and the keys still accepted. */
+    keys: SigningKeys | undefined
     issuer: string
     audience: string
     accessTokenTtlSeconds: number
@@ -96,6 +105,11 @@ export interface Config {
   }
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | undefined
+  tracing: {
+    /** OTLP/HTTP base URL (spans go to `<endpoint>/v1/traces`). Unset: no tracing, nothing loaded for it. */
+    endpoint: string | undefined
+    serviceName: string
+  }
   sessions: {
     refreshTokenTtlSeconds: number
     /** A rotated refresh token used again within this many seconds gets a sibling, not a family revocation. */
@@ -152,13 +166,26 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): LoadedConf
   if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
     problems.push('ADMIN_EMAIL, ADMIN_PASSWORD: set both to create the first admin, or neither')
   }
-  if (env.JWT_SECRET === undefined && env.NODE_ENV === 'production') {
-    problems.push('JWT_SECRET: required when NODE_ENV=production (at least 32 characters)')
+  let keys: SigningKeys | undefined
+  if (env.JWT_ALGORITHM === 'HS256') {
+    if (env.JWT_SECRET === undefined && env.NODE_ENV === 'production') {
+      problems.push('JWT_SECRET: required when NODE_ENV=production (at least 32 characters)')
+    }
+  } else if (env.JWT_PRIVATE_KEY === undefined) {
+    problems.push(`JWT_PRIVATE_KEY: required when JWT_ALGORITHM=${env.JWT_ALGORITHM} (a PEM private key)`)
+  } else {
+    // Environment variables often carry PEM newlines escaped as \n.
+    const pem = (value: string): string => value.replaceAll('\\n', '\n')
+    try {
+      keys = loadSigningKeys(env.JWT_ALGORITHM, pem(env.JWT_PRIVATE_KEY), splitPem(pem(env.JWT_PUBLIC_KEYS ?? '')))
+    } catch (err) {
+      problems.push(`JWT_PRIVATE_KEY, JWT_PUBLIC_KEYS: ${(err as Error).message}`)
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems)
 
   let secret = env.JWT_SECRET
-  if (secret === undefined) {
+  if (secret === undefined && keys === undefined) {
     secret = randomBytes(48).toString('base64url')
     warnings.push('JWT_SECRET is not set: using a random secret, so tokens die with this process and other replicas reject them')
   }
@@ -181,7 +208,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): LoadedConf
         migrateOnStart: flag(env.MIGRATE_ON_START, true)
       },
       jwt: {
-        secret,
+        // With asymmetric keys no HMAC secret is used; a random one keeps the type simple and is never published.
+        secret: secret ?? randomBytes(48).toString('base64url'),
+        keys,
         issuer: env.JWT_ISSUER,
         audience: env.JWT_AUDIENCE,
         accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL
@@ -203,6 +232,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): LoadedConf
         dbWaiting: env.LOAD_SHED_DB_WAITING
       },
       metricsToken: env.METRICS_TOKEN,
+      tracing: { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME },
       sessions: { refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL, reuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS },
       throttle: {
         windowSeconds: env.THROTTLE_WINDOW_SECONDS,

@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { Config } from '../config.js'
 import { PGlitePool } from './pglite-pool.js'
+import { observeQueries, type QueryObserver } from './query-observer.js'
 import type { Database } from './schema.js'
 
 export interface DatabaseHandle {
@@ -16,8 +17,11 @@ export interface DatabaseHandle {
 
 type DatabaseConfig = Config['database']
 
-/** Opens the configured backend: a node-postgres pool when a URL is given, embedded PGlite otherwise. */
-export async function openDatabase (config: DatabaseConfig, onPoolError: (err: Error) => void): Promise<DatabaseHandle> {
+/**
+ * Opens the configured backend: a node-postgres pool when a URL is given, embedded PGlite otherwise.
+ * `observeQuery`, when given, is told about every statement (tracing makes spans of them).
+ */
+export async function openDatabase (config: DatabaseConfig, onPoolError: (err: Error) => void, observeQuery?: QueryObserver): Promise<DatabaseHandle> {
   if (config.url !== undefined) {
     const pool = new pg.Pool({
       connectionString: config.url,
@@ -31,7 +35,7 @@ export async function openDatabase (config: DatabaseConfig, onPoolError: (err: E
     // An idle client losing its server emits 'error' on the pool; unhandled, that kills the process.
     pool.on('error', onPoolError)
     return {
-      db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+      db: new Kysely<Database>({ dialect: observeQueries(new PostgresDialect({ pool }), observeQuery) }),
       backend: 'postgres',
       waitingCount: () => pool.waitingCount,
       connections: () => ({ total: pool.totalCount, idle: pool.idleCount })
@@ -43,7 +47,7 @@ export async function openDatabase (config: DatabaseConfig, onPoolError: (err: E
   const pglite = await PGlite.create(dataDir)
   const pool = new PGlitePool(pglite)
   return {
-    db: new Kysely<Database>({ dialect: new PostgresDialect({ pool: pool as unknown as pg.Pool }) }),
+    db: new Kysely<Database>({ dialect: observeQueries(new PostgresDialect({ pool: pool as unknown as pg.Pool }), observeQuery) }),
     backend: 'pglite',
     waitingCount: () => pool.waitingCount,
     connections: () => ({ total: 1, idle: pool.leased ? 0 : 1 })

@@ -1,8 +1,9 @@
-import fastifyJwt from '@fastify/jwt'
+import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import { UnauthorizedError } from '../services/errors.js'
+import type { PublicJwk, SigningKeys } from '../services/signing-keys.js'
 import type { AccessClaims } from '../services/token-service.js'
 import type { Actor } from '../services/user-service.js'
 
@@ -15,6 +16,8 @@ declare module '@fastify/jwt' {
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** The public keys other services verify our tokens with; empty with HS256. */
+    jwks: { keys: PublicJwk[] }
     /** onRequest hook for protected scopes: verifies the bearer token or answers 401. */
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   }
@@ -27,24 +30,37 @@ declare module 'fastify' {
 // A little leeway for clocks on other replicas; anything beyond is a token from the future.
 const CLOCK_TOLERANCE_MS = 5_000
 
+/** The key for a token, chosen by its kid among the keys we accept; any other kid is refused. */
+function publicKeyByKid (keys: SigningKeys) {
+  const pems = new Map([...keys.verification].map(([kid, key]) => [kid, key.export({ format: 'pem', type: 'spki' }).toString()]))
+  return async (_request: FastifyRequest, token: TokenOrHeader): Promise<string> => {
+    const pem = pems.get(String('header' in token ? token.header.kid : token.kid))
+    if (pem === undefined) throw new Error('unknown kid')
+    return pem
+  }
+}
+
 export default fp<{ config: Config['jwt'] }>(async function auth (app, { config }) {
+  const { keys } = config
+  const algorithm = keys?.algorithm ?? 'HS256'
+  const claims = { iss: config.issuer, aud: config.audience, expiresIn: `${config.accessTokenTtlSeconds}s` }
   await app.register(fastifyJwt, {
-    secret: config.secret,
-    sign: {
-      algorithm: 'HS256',
-      iss: config.issuer,
-      aud: config.audience,
-      expiresIn: `${config.accessTokenTtlSeconds}s`
-    },
+    secret: keys === undefined
+      ? config.secret
+      : { private: keys.signing.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), public: publicKeyByKid(keys) },
+    // The verify key is looked up by the kid in the token's header, so decoding must keep the header.
+    ...(keys !== undefined && { decode: { complete: true } }),
+    sign: { algorithm, ...(keys !== undefined && { kid: keys.signing.kid }), ...claims },
     verify: {
-      // Pinned: a token claiming any other algorithm (including "none") is refused.
-      algorithms: ['HS256'],
+      // Pinned: a token claiming any other algorithm ("none", or HS256 keyed with our public key) is refused.
+      algorithms: [algorithm],
       allowedIss: config.issuer,
       allowedAud: config.audience,
       requiredClaims: ['sub', 'role', 'iat', 'exp', 'iss', 'aud'],
       clockTolerance: CLOCK_TOLERANCE_MS
     }
   })
+  app.decorate('jwks', keys?.jwks ?? { keys: [] })
 
   app.decorateRequest('actor', null as unknown as Actor)
   app.decorate('authenticate', async function authenticate (request: FastifyRequest) {

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import { openDatabase, type DatabaseHandle } from '../db/connection.js'
 import { migrateToLatest } from '../db/migrator.js'
+import type { QueryObserver } from '../db/query-observer.js'
 import { createRefreshTokenRepository } from '../db/refresh-token-repository.js'
 import { createUserRepository } from '../db/user-repository.js'
 import type { RefreshTokenRepository, UserRepository } from '../services/ports.js'
@@ -15,8 +16,8 @@ declare module 'fastify' {
 }
 
 /** Opens the database (PostgreSQL pool or embedded PGlite), migrates it if configured, closes it on shutdown. */
-export default fp<{ config: Config['database'] }>(async function db (app, { config }) {
-  const handle = await openDatabase(config, (err) => { app.log.error({ err }, 'idle database client failed') })
+export default fp<{ config: Config['database'], observeQuery?: QueryObserver | undefined }>(async function db (app, { config, observeQuery }) {
+  const handle = await openDatabase(config, (err) => { app.log.error({ err }, 'idle database client failed') }, observeQuery)
   if (config.migrateOnStart) {
     try {
       const results = await migrateToLatest(handle.db)

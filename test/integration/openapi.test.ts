@@ -22,8 +22,9 @@ t.test('the OpenAPI document', async (t) => {
 
   t.test('lists every route, and nothing internal', async (t) => {
     t.same(operations.map(([name]) => name).sort(), [
-      'DELETE /api/users/{id}', 'GET /api/auth/me', 'GET /api/users', 'GET /api/users/{id}', 'GET /health',
-      'GET /health/live', 'GET /health/ready', 'PATCH /api/users/{id}', 'POST /api/auth/login', 'POST /api/users'
+      'DELETE /api/users/{id}', 'GET /api/auth/me', 'GET /api/users', 'GET /api/users/export', 'GET /api/users/{id}', 'GET /health',
+      'GET /health/live', 'GET /health/ready', 'PATCH /api/users/{id}', 'POST /api/auth/login', 'POST /api/users',
+      'POST /api/users/lookup'
     ])
   })
 

@@ -79,18 +79,6 @@ export default fp<TracingOptions>(async function tracing (app, { serviceName, ex
   instrumentation.setTracerProvider(provider)
   await app.register(instrumentation.plugin())
 
-  // @fastify/otel enters the request span's context in onRequest, but a request body is read in
-  // the socket's callbacks, which carry no context: enter it again once the body is in, so that
-  // hooks and handlers after it (and their queries) are inside the request span.
-  app.addHook('preValidation', (request, _reply, done) => {
-    const { context: requestContext } = request.opentelemetry()
-    if (requestContext == null) {
-      done()
-      return
-    }
-    context.with(requestContext, done)
-  })
-
   const tracer = provider.getTracer('gatehouse')
   const noSpan = (): void => {}
   const observeQuery: QueryObserver = (sql) => {

@@ -70,9 +70,12 @@ const ERROR_DESCRIPTIONS = {
 } as const
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS
 
-/** Error responses for a route: problem+json bodies for each status named, plus the ones every route can give. */
+/**
+ * Error responses for a route: problem+json bodies for each status named, plus the two any route
+ * can give (500, and 503 from load shedding or a database outage). Routes that take input name 400.
+ */
 export function problems (...statuses: ErrorStatus[]): Record<number, TSchema> {
-  const all = [...new Set<ErrorStatus>([400, ...statuses, 500, 503])].sort()
+  const all = [...new Set<ErrorStatus>([...statuses, 500, 503])].sort()
   return Object.fromEntries(all.map((status) => [status, {
     description: ERROR_DESCRIPTIONS[status],
     content: { 'application/problem+json': { schema: Type.Ref('Problem') } }

@@ -45,7 +45,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       description: 'An unknown email and a wrong password give the same 401 INVALID_CREDENTIALS. ' +
         'Repeated failures per account or per client IP are refused with 429 and Retry-After.',
       body: LoginBody,
-      response: { 200: SessionTokens, ...problems(401, 413, 415, 429) }
+      response: { 200: SessionTokens, ...problems(400, 401, 413, 415, 429) }
     }
   }, async (request) => {
     const { email, password } = request.body
@@ -73,7 +73,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       description: 'The refresh token is rotated: the one sent stops working. Sending an already used one again ' +
         '(after a short grace window for parallel refreshes) revokes the whole session.',
       body: RefreshBody,
-      response: { 200: SessionTokens, ...problems(401, 413, 415) }
+      response: { 200: SessionTokens, ...problems(400, 401, 413, 415) }
     }
   }, async (request) => await app.sessions.refresh(request.body.refresh_token, clientOf(request)))
 
@@ -84,7 +84,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'End the session this refresh token belongs to',
       description: 'Idempotent: an unknown or already revoked token also gives 204. Access tokens already issued stay valid until they expire.',
       body: RefreshBody,
-      response: { 204: Type.Null({ description: 'Signed out' }), ...problems(413, 415) }
+      response: { 204: Type.Null({ description: 'Signed out' }), ...problems(400, 413, 415) }
     }
   }, async (request, reply) => {
     await app.sessions.logout(request.body.refresh_token)
@@ -135,7 +135,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'End one of the current user\'s sessions',
         security: bearerAuth,
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
-        response: { 204: Type.Null({ description: 'Session ended' }), ...problems(401, 404) }
+        response: { 204: Type.Null({ description: 'Session ended' }), ...problems(400, 401, 404) }
       }
     }, async (request, reply) => {
       await app.sessions.revoke(request.actor.id, request.params.id)

@@ -40,7 +40,7 @@ const bulkUsers: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Answered with one database query however many ids are given. Ids that name no user are listed in not_found.',
       security: bearerAuth,
       body: LookupBody,
-      response: { 200: LookupResult, ...problems(401, 403, 413, 415) }
+      response: { 200: LookupResult, ...problems(400, 401, 403, 413, 415) }
     }
   }, async (request) => await app.users.lookup(request.actor, request.body.ids))
 

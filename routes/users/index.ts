@@ -48,7 +48,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
           headers: { location: { type: 'string', description: 'Path of the new user: /api/users/{id}' } },
           ...UserRef
         },
-        ...problems(409, 413, 415, 429)
+        ...problems(400, 409, 413, 415, 429)
       }
     }
   }, async (request, reply) => {
@@ -68,7 +68,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'List users, newest first (admin)',
         security: bearerAuth,
         querystring: ListQuery,
-        response: { 200: UserPage, ...problems(401, 403) }
+        response: { 200: UserPage, ...problems(400, 401, 403) }
       }
     }, async (request) => {
       const { limit = DEFAULT_PAGE_SIZE, cursor, email } = request.query
@@ -82,7 +82,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Get a user (yourself, or anyone as admin)',
         security: bearerAuth,
         params: IdParams,
-        response: { 200: UserRef, ...problems(401, 403, 404) }
+        response: { 200: UserRef, ...problems(400, 401, 403, 404) }
       }
     }, async (request) => await app.users.get(request.actor, request.params.id))
 
@@ -95,7 +95,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         security: bearerAuth,
         params: IdParams,
         body: UserPatch,
-        response: { 200: UserRef, ...problems(401, 403, 404, 409, 413, 415) }
+        response: { 200: UserRef, ...problems(400, 401, 403, 404, 409, 413, 415) }
       }
     }, async (request) => await app.users.update(request.actor, request.params.id, request.body))
 
@@ -106,7 +106,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Delete a user (yourself, or anyone as admin)',
         security: bearerAuth,
         params: IdParams,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...problems(401, 403, 404) }
+        response: { 204: Type.Null({ description: 'Deleted' }), ...problems(400, 401, 403, 404) }
       }
     }, async (request, reply) => {
       await app.users.delete(request.actor, request.params.id)

@@ -2,7 +2,7 @@ import { Validator } from '@seriousme/openapi-schema-validator'
 import t from 'tap'
 import { build } from '../helper.js'
 
-interface Operation { operationId?: string, security?: unknown[], responses: Record<string, { content?: Record<string, unknown> }> }
+interface Operation { operationId?: string, security?: unknown[], requestBody?: unknown, parameters?: unknown[], responses: Record<string, { content?: Record<string, unknown> }> }
 
 t.test('the OpenAPI document', async (t) => {
   const app = await build(t)
@@ -22,9 +22,10 @@ t.test('the OpenAPI document', async (t) => {
 
   t.test('lists every route, and nothing internal', async (t) => {
     t.same(operations.map(([name]) => name).sort(), [
-      'DELETE /api/users/{id}', 'GET /api/auth/me', 'GET /api/users', 'GET /api/users/export', 'GET /api/users/{id}', 'GET /health',
-      'GET /health/live', 'GET /health/ready', 'PATCH /api/users/{id}', 'POST /api/auth/login', 'POST /api/users',
-      'POST /api/users/lookup'
+      'DELETE /api/auth/sessions/{id}', 'DELETE /api/users/{id}', 'GET /.well-known/jwks.json', 'GET /api/auth/me',
+      'GET /api/auth/sessions', 'GET /api/users', 'GET /api/users/export', 'GET /api/users/{id}', 'GET /health',
+      'GET /health/live', 'GET /health/ready', 'PATCH /api/users/{id}', 'POST /api/auth/login', 'POST /api/auth/logout',
+      'POST /api/auth/logout-all', 'POST /api/auth/refresh', 'POST /api/users', 'POST /api/users/lookup'
     ])
   })
 
@@ -35,7 +36,10 @@ t.test('the OpenAPI document', async (t) => {
       t.type(op.operationId, 'string', `${name} has an operationId`)
       // Probes answer their own JSON (readiness: 503 with the failed checks), never problem+json.
       if (name.startsWith('GET /health')) continue
-      for (const status of ['400', '500', '503']) {
+      // 400 exactly where there is input to refuse.
+      const takesInput = op.requestBody !== undefined || (op.parameters?.length ?? 0) > 0
+      t.equal(op.responses['400'] !== undefined, takesInput, `${name} documents 400 if and only if it takes input`)
+      for (const status of [...(takesInput ? ['400'] : []), '500', '503']) {
         t.ok(op.responses[status]?.content?.['application/problem+json'], `${name} documents ${status} as problem+json`)
       }
     }
@@ -43,7 +47,7 @@ t.test('the OpenAPI document', async (t) => {
 
   t.test('protected operations declare bearer security and a 401', async (t) => {
     t.same(doc.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: doc.components.securitySchemes.bearerAuth.description })
-    const open = new Set(['POST /api/users', 'POST /api/auth/login', 'GET /health', 'GET /health/live', 'GET /health/ready'])
+    const open = new Set(['POST /api/users', 'POST /api/auth/login', 'POST /api/auth/refresh', 'POST /api/auth/logout', 'GET /.well-known/jwks.json', 'GET /health', 'GET /health/live', 'GET /health/ready'])
     for (const [name, op] of operations) {
       if (open.has(name)) {
         t.equal(op.security, undefined, `${name} is open`)

@@ -80,7 +80,7 @@ t.test('key rotation: a new signing key, the old one still accepted until its to
   const url = await freshDatabaseUrl(t)
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-rotation-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const store = url !== undefined ? { DATABASE_URL: url } : { PGLITE_DATA_DIR: dir }
+  const store: Record<string, string> = url !== undefined ? { DATABASE_URL: url } : { PGLITE_DATA_DIR: dir }
   const oldKey = ed().privateKey
   const newKey = ed().privateKey
 

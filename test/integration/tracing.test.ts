@@ -120,13 +120,13 @@ t.test('unmatched URLs are named by method alone; probes and the scrape are not 
 })
 
 /** A stand-in OTLP/HTTP collector that answers `status` and keeps what it is sent. */
-async function collector (t: Test, status = 200): Promise<{ endpoint: string, received: Array<{ url: string, body: string }> }> {
-  const received: Array<{ url: string, body: string }> = []
+async function collector (t: Test, status = 200): Promise<{ endpoint: string, received: Array<{ url: string, token: unknown, body: string }> }> {
+  const received: Array<{ url: string, token: unknown, body: string }> = []
   const server = createServer((req: IncomingMessage, res) => {
     let body = ''
     req.on('data', (d: Buffer) => { body += d.toString() })
     req.on('end', () => {
-      received.push({ url: String(req.url), body })
+      received.push({ url: String(req.url), token: req.headers['x-collector-token'], body })
       res.writeHead(status, { 'content-type': 'application/json' }).end('{}')
     })
   })
@@ -151,6 +151,7 @@ t.test('with OTEL_EXPORTER_OTLP_ENDPOINT set, spans go there over OTLP/HTTP', as
         JWT_SECRET: 'process-test-secret-at-least-32-chars',
         OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
         OTEL_SERVICE_NAME: 'gatehouse-test',
+        OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-token=s3cret',
         ...(url !== undefined && { DATABASE_URL: url })
       },
       stdio: ['ignore', 'pipe', 'inherit']
@@ -166,6 +167,7 @@ t.test('with OTEL_EXPORTER_OTLP_ENDPOINT set, spans go there over OTLP/HTTP', as
 
     t.equal(received.length, 1, 'one batch, sent on shutdown')
     t.equal(received[0]?.url, '/otlp/v1/traces', 'the signal path is appended to the endpoint')
+    t.equal(received[0]?.token, 's3cret', 'the SDK\'s own OTEL_EXPORTER_OTLP_HEADERS still applies')
     const sent = JSON.parse(String(received[0]?.body)) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string, value: { stringValue?: string } }> }, scopeSpans: Array<{ spans: Array<{ name: string }> }> }> }
     const [resourceSpans] = sent.resourceSpans
     t.same(resourceSpans?.resource.attributes.find((a) => a.key === 'service.name')?.value, { stringValue: 'gatehouse-test' })
@@ -174,7 +176,7 @@ t.test('with OTEL_EXPORTER_OTLP_ENDPOINT set, spans go there over OTLP/HTTP', as
     t.ok(names?.includes('db.query'), 'its query spans')
   })
 
-  t.test('a collector that refuses the spans is logged, and does not fail the shutdown', async (t) => {
+  t.test('a collector that refuses the last spans is logged, and does not fail the shutdown', async (t) => {
     const { endpoint, received } = await collector(t, 400)
     const lines: string[] = []
     const app = await build(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: `${endpoint}/`, LOG_LEVEL: 'warn' }, logStream: { write: (line) => { lines.push(line) } } })
@@ -182,7 +184,18 @@ t.test('with OTEL_EXPORTER_OTLP_ENDPOINT set, spans go there over OTLP/HTTP', as
     await app.close()
     t.equal(received[0]?.url, '/otlp/v1/traces', 'a trailing slash on the endpoint is fine')
     t.match(lines.join(''), /could not export the last spans/)
-    t.match(lines.join(''), /OpenTelemetry: /, 'the SDK\'s own complaints reach the log')
+  })
+
+  t.test('a collector that refuses spans while serving: the SDK\'s complaint reaches the log', async (t) => {
+    const { endpoint, received } = await collector(t, 400)
+    const lines: string[] = []
+    // A batch every 50 ms rather than every 5 s; the SDK reads this variable itself, at start.
+    process.env.OTEL_BSP_SCHEDULE_DELAY = '50'
+    const app = await build(t, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, LOG_LEVEL: 'warn' }, logStream: { write: (line) => { lines.push(line) } } })
+    delete process.env.OTEL_BSP_SCHEDULE_DELAY
+    t.equal((await app.inject({ method: 'POST', url: '/api/users', payload: newUser() })).statusCode, 201)
+    while (received.length === 0 || !lines.join('').includes('OpenTelemetry: ')) await new Promise((resolve) => setTimeout(resolve, 20))
+    t.match(lines.join(''), /"level":40.*"msg":"OpenTelemetry: .*Bad Request/, 'a warning naming the problem')
   })
 })
 
@@ -199,27 +212,33 @@ async function listening (child: ChildProcess): Promise<string> {
   })
 }
 
-t.test('without OTEL_EXPORTER_OTLP_ENDPOINT not one OpenTelemetry module is loaded', async (t) => {
+t.test('without OTEL_EXPORTER_OTLP_ENDPOINT nothing of the tracing stack is loaded', async (t) => {
   // In a fresh process each, since this one has loaded them all by now.
-  const loadedWith = async (endpoint: string): Promise<string[]> => {
+  const loadedWith = async (endpoint: string): Promise<Array<{ module: string, from: string[] }>> => {
     const child = spawn(process.execPath, [...process.execArgv, join(root, 'test/otel-modules.ts'), endpoint], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
     let stdout = ''
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
     const [code] = await once(child, 'exit') as [number | null]
     t.equal(code, 0)
-    return JSON.parse(stdout) as string[]
+    return JSON.parse(stdout) as Array<{ module: string, from: string[] }>
   }
-  t.same(await loadedWith(''), [], 'unset: none')
-  // The control: the same check does see them when tracing is on (and sees ES modules too).
-  const loaded = await loadedWith('http://127.0.0.1:4318')
-  t.ok(loaded.some((m) => m.includes('/@fastify/otel/')), '@fastify/otel when set')
-  t.ok(loaded.some((m) => m.startsWith('file://') && m.includes('/@opentelemetry/')), 'through the ESM loader')
-  t.ok(loaded.some((m) => m.startsWith('/') && m.includes('/@opentelemetry/')), 'through require')
+  const off = await loadedWith('')
+  t.same(off.filter(({ module }) => !module.includes('/node_modules/@opentelemetry/api/')), [], 'unset: nothing but the API')
+  // prom-client requires the API (a no-op until something registers with it) for its exemplars,
+  // tracing or not; the check is that nothing of ours loads any of it.
+  const importers = off.flatMap(({ from }) => from).filter((m) => !m.includes('/node_modules/@opentelemetry/api/'))
+  t.ok(importers.length > 0, 'the API is loaded by someone')
+  t.same(importers.filter((m) => !m.includes('/node_modules/prom-client/')), [], 'by prom-client alone')
+
+  // The control: the same check sees the tracing stack when tracing is on, ES modules and CommonJS.
+  const on = await loadedWith('http://127.0.0.1:4318')
+  t.ok(on.some(({ module }) => module.startsWith('file://') && module.includes('/@fastify/otel/')), '@fastify/otel, imported')
+  t.ok(on.some(({ module }) => module.startsWith('/') && module.includes('/@opentelemetry/sdk-trace-base/')), 'the SDK, required')
+  t.ok(on.some(({ from }) => from.some((m) => m.endsWith('/plugins/tracing.ts'))), 'importers are seen')
 })
 
-t.test('configuration', async (t) => {
-  t.same(loadConfig({}).config.tracing, { endpoint: undefined, serviceName: 'gatehouse' })
-  t.same(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example:4318', OTEL_SERVICE_NAME: 'users' }).config.tracing, { endpoint: 'https://otel.example:4318', serviceName: 'users' })
+t.test('an endpoint that is not an http(s) URL stops start-up', async (t) => {
+  // A bare host:port (gRPC habit) would otherwise fail only at the first export, silently.
   try {
     loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4317' })
     t.fail('expected a ConfigError')

@@ -39,6 +39,7 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     http: { requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 72_000 },
     shutdown: { delayMs: 0, timeoutMs: 10_000 },
     loadShedding: { eventLoopDelayMs: 1000, eventLoopUtilization: 0.98, heapUsedBytes: 0, dbWaiting: 0 },
+    tracing: { endpoint: undefined, serviceName: 'gatehouse' },
     metricsToken: undefined
   })
 })
@@ -74,6 +75,8 @@ t.test('reads every variable, converting numbers and booleans', async (t) => {
     LOAD_SHED_EVENT_LOOP_UTILIZATION: '0.9',
     LOAD_SHED_HEAP_USED_MB: '512',
     LOAD_SHED_DB_WAITING: '20',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318',
+    OTEL_SERVICE_NAME: 'gatehouse-eu',
     METRICS_TOKEN: 'a-metrics-token-of-16+'
   })
   t.same(warnings, [])
@@ -99,6 +102,7 @@ t.test('reads every variable, converting numbers and booleans', async (t) => {
     http: { requestTimeoutMs: 20_000, headersTimeoutMs: 5000, keepAliveTimeoutMs: 65_000 },
     shutdown: { delayMs: 3000, timeoutMs: 15_000 },
     loadShedding: { eventLoopDelayMs: 500, eventLoopUtilization: 0.9, heapUsedBytes: 512 * 1024 * 1024, dbWaiting: 20 },
+    tracing: { endpoint: 'http://otel-collector:4318', serviceName: 'gatehouse-eu' },
     metricsToken: 'a-metrics-token-of-16+'
   })
 })

@@ -43,4 +43,25 @@ for (const file of positionals) {
   for (const [name, n] of [...byOwner].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     process.stdout.write(`  ${pct(n).padStart(6)}  ${name}\n`)
   }
+
+  // Inclusive: a sample counts once for every package with a frame anywhere on its stack, so a
+  // plugin's share includes the Node and V8 work it causes. Shares of the busy (non-idle) samples.
+  const parent = new Map()
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id)
+  const inclusive = new Map()
+  let busy = 0
+  for (const [id, n] of counts) {
+    if (byId.get(id).callFrame.functionName === '(idle)') continue
+    busy += n
+    const owners = new Set()
+    for (let at = id; at !== undefined; at = parent.get(at)) {
+      const f = byId.get(at).callFrame
+      if (f.url !== '') owners.add(owner(f.url))
+    }
+    for (const o of owners) inclusive.set(o, (inclusive.get(o) ?? 0) + n)
+  }
+  process.stdout.write(`\nInclusive time by package, share of ${busy} busy samples:\n`)
+  for (const [name, n] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    process.stdout.write(`  ${(100 * n / busy).toFixed(1).padStart(5)}%  ${name}\n`)
+  }
 }

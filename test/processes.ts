@@ -2,6 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { once } from 'node:events'
+import type { Test } from 'tap'
+import { freshDatabaseUrl } from './helper.js'
 
 const root = new URL('../', import.meta.url).pathname
 
@@ -35,5 +37,44 @@ export async function listening (child: ChildProcess): Promise<string> {
       if (match?.[1] !== undefined) resolve(match[1])
     })
     child.once('exit', (code) => { reject(new Error(`server exited with ${String(code)} before listening:\n${buffered}`)) })
+  })
+}
+
+/**
+ * Starts server.ts on a free port, on a fresh database (PostgreSQL when DATABASE_URL is set,
+ * in-memory PGlite otherwise); killed at teardown if the test has not stopped it.
+ */
+export async function startServer (t: Test, env: Record<string, string> = {}): Promise<{ child: ChildProcess, base: string, exited: ReturnType<typeof collect> }> {
+  const url = await freshDatabaseUrl(t)
+  const child = run('server.ts', {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    PGLITE_DATA_DIR: 'memory://',
+    JWT_SECRET: 'process-test-secret-at-least-32-chars',
+    ...(url !== undefined && { DATABASE_URL: url }),
+    ...env
+  })
+  const exited = collect(child)
+  t.teardown(() => { child.kill('SIGKILL') })
+  return { child, base: await listening(child), exited }
+}
+
+/** POSTs JSON to the server. */
+export async function postJson (url: string, body: unknown): Promise<Response> {
+  return await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+}
+
+/** Resolves once the child's stdout has matched `pattern` (a global regex) `count` times. */
+export async function logged (child: ChildProcess, pattern: RegExp, count: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    let seen = ''
+    const onData = (d: Buffer): void => {
+      seen += d.toString()
+      if ((seen.match(pattern)?.length ?? 0) >= count) {
+        child.stdout?.off('data', onData)
+        resolve()
+      }
+    }
+    child.stdout?.on('data', onData)
   })
 }

@@ -1,24 +1,14 @@
 import t from 'tap'
-import { freshDatabaseUrl, newUser } from '../helper.js'
-import { collect, listening, run } from '../processes.js'
+import { newUser } from '../helper.js'
+import { collect, listening, postJson, run, startServer } from '../processes.js'
 
 t.test('the server, over a real socket: signup, login, me, then a clean SIGTERM exit', async (t) => {
-  const url = await freshDatabaseUrl(t)
-  const child = run('server.ts', {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    PGLITE_DATA_DIR: 'memory://',
-    JWT_SECRET: 'process-test-secret-at-least-32-chars',
-    ...(url !== undefined && { DATABASE_URL: url })
-  })
-  const exited = collect(child)
-  t.teardown(() => { child.kill('SIGKILL') })
-  const base = await listening(child)
+  const { child, base, exited } = await startServer(t)
 
   const fields = newUser()
-  const signup = await fetch(`${base}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fields) })
+  const signup = await postJson(`${base}/api/users`, fields)
   t.equal(signup.status, 201)
-  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: fields.email, password: fields.password }) })
+  const login = await postJson(`${base}/api/auth/login`, { email: fields.email, password: fields.password })
   t.equal(login.status, 200)
   const { access_token: token } = await login.json() as { access_token: string }
   const me = await fetch(`${base}/api/auth/me`, { headers: { authorization: `Bearer ${token}` } })

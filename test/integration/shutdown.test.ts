@@ -1,23 +1,12 @@
 import t from 'tap'
-import { freshDatabaseUrl, newUser } from '../helper.js'
-import { collect, listening, run } from '../processes.js'
+import { newUser } from '../helper.js'
+import { logged, postJson, startServer } from '../processes.js'
 
 t.test('graceful shutdown under load: readiness fails first, no accepted request fails, exit 0', async (t) => {
-  const url = await freshDatabaseUrl(t)
-  const child = run('server.ts', {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    PGLITE_DATA_DIR: 'memory://',
-    JWT_SECRET: 'process-test-secret-at-least-32-chars',
-    SHUTDOWN_DELAY_MS: '1000',
-    ...(url !== undefined && { DATABASE_URL: url })
-  })
-  const exited = collect(child)
-  t.teardown(() => { child.kill('SIGKILL') })
-  const base = await listening(child)
+  const { child, base, exited } = await startServer(t, { SHUTDOWN_DELAY_MS: '1000' })
   const fields = newUser()
-  t.equal((await fetch(`${base}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fields) })).status, 201)
-  const login = async (): Promise<Response> => await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: fields.email, password: fields.password }) })
+  t.equal((await postJson(`${base}/api/users`, fields)).status, 201)
+  const login = async (): Promise<Response> => await postJson(`${base}/api/auth/login`, { email: fields.email, password: fields.password })
   const { access_token: token } = await (await login()).json() as { access_token: string }
 
   // Like a load balancer: keep sending until readiness says the pod is draining.
@@ -53,25 +42,16 @@ t.test('graceful shutdown under load: readiness fails first, no accepted request
 })
 
 t.test('graceful shutdown: requests in flight when the server closes still complete', async (t) => {
-  const url = await freshDatabaseUrl(t)
-  const child = run('server.ts', {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    PGLITE_DATA_DIR: 'memory://',
-    JWT_SECRET: 'process-test-secret-at-least-32-chars',
-    ...(url !== undefined && { DATABASE_URL: url })
-  })
-  const exited = collect(child)
-  t.teardown(() => { child.kill('SIGKILL') })
-  const base = await listening(child)
+  const { child, base, exited } = await startServer(t)
   const fields = newUser()
-  t.equal((await fetch(`${base}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fields) })).status, 201)
+  t.equal((await postJson(`${base}/api/users`, fields)).status, 201)
   // Logins hash with OWASP argon2id parameters: each takes tens of milliseconds, so these are in flight.
   const inFlight = Array.from({ length: 6 }, async () => {
     const res = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ email: fields.email, password: fields.password }) })
     return res.status
   })
-  await new Promise((resolve) => setTimeout(resolve, 30))
+  // Only once the server has logged all six as received are they truly in flight.
+  await logged(child, /"url":"\/api\/auth\/login"/g, 6)
   child.kill('SIGTERM')
   t.same(await Promise.all(inFlight), [200, 200, 200, 200, 200, 200])
   t.equal((await exited).code, 0)

@@ -1,15 +1,12 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { ConfigError, loadConfig } from '../../config.js'
 import { build, freshDatabaseUrl, newUser, signUp } from '../helper.js'
-
-const root = new URL('../../', import.meta.url).pathname
+import { collect, listening, run } from '../processes.js'
 
 /** An app whose spans all land, as each ends, in the returned exporter. */
 async function traced (t: Test): Promise<{ app: Awaited<ReturnType<typeof build>>, exporter: InMemorySpanExporter }> {
@@ -140,30 +137,24 @@ t.test('with OTEL_EXPORTER_OTLP_ENDPOINT set, spans go there over OTLP/HTTP', as
   t.test('graceful shutdown exports the last spans, under OTEL_SERVICE_NAME', async (t) => {
     const { endpoint, received } = await collector(t)
     const url = await freshDatabaseUrl(t)
-    const child = spawn(process.execPath, [...process.execArgv, join(root, 'server.ts')], {
-      cwd: root,
-      env: {
-        ...process.env,
-        NODE_ENV: 'test',
-        PORT: '0',
-        HOST: '127.0.0.1',
-        PGLITE_DATA_DIR: 'memory://',
-        JWT_SECRET: 'process-test-secret-at-least-32-chars',
-        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
-        OTEL_SERVICE_NAME: 'gatehouse-test',
-        OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-token=s3cret',
-        ...(url !== undefined && { DATABASE_URL: url })
-      },
-      stdio: ['ignore', 'pipe', 'inherit']
+    const child = run('server.ts', {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      PGLITE_DATA_DIR: 'memory://',
+      JWT_SECRET: 'process-test-secret-at-least-32-chars',
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_SERVICE_NAME: 'gatehouse-test',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-token=s3cret',
+      ...(url !== undefined && { DATABASE_URL: url })
     })
+    const exited = collect(child)
     t.teardown(() => { child.kill('SIGKILL') })
     const base = await listening(child)
     const res = await fetch(`${base}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(newUser()) })
     t.equal(res.status, 201)
     t.same(received, [], 'batched: nothing sent yet')
     child.kill('SIGTERM')
-    const [code] = await once(child, 'exit') as [number | null]
-    t.equal(code, 0)
+    t.equal((await exited).code, 0)
 
     t.equal(received.length, 1, 'one batch, sent on shutdown')
     t.equal(received[0]?.url, '/otlp/v1/traces', 'the signal path is appended to the endpoint')
@@ -199,27 +190,11 @@ t.test('with OTEL_EXPORTER_OTLP_ENDPOINT set, spans go there over OTLP/HTTP', as
   })
 })
 
-/** Resolves with the base URL once the server logs that it listens. */
-async function listening (child: ChildProcess): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    let buffered = ''
-    child.stdout?.on('data', (d: Buffer) => {
-      buffered += d.toString()
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(buffered)
-      if (match?.[1] !== undefined) resolve(match[1])
-    })
-    child.once('exit', (code) => { reject(new Error(`server exited with ${String(code)} before listening:\n${buffered}`)) })
-  })
-}
-
 t.test('without OTEL_EXPORTER_OTLP_ENDPOINT nothing of the tracing stack is loaded', async (t) => {
   // In a fresh process each, since this one has loaded them all by now.
   const loadedWith = async (endpoint: string): Promise<Array<{ module: string, from: string[] }>> => {
-    const child = spawn(process.execPath, [...process.execArgv, join(root, 'test/otel-modules.ts'), endpoint], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
-    let stdout = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    const [code] = await once(child, 'exit') as [number | null]
-    t.equal(code, 0)
+    const { code, stdout, stderr } = await collect(run('test/otel-modules.ts', {}, [endpoint]))
+    t.equal(code, 0, stderr)
     return JSON.parse(stdout) as Array<{ module: string, from: string[] }>
   }
   const off = await loadedWith('')

@@ -40,7 +40,9 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     shutdown: { delayMs: 0, timeoutMs: 10_000 },
     loadShedding: { eventLoopDelayMs: 1000, eventLoopUtilization: 0.98, heapUsedBytes: 0, dbWaiting: 0 },
     tracing: { endpoint: undefined, serviceName: 'gatehouse' },
-    metricsToken: undefined
+    metricsToken: undefined,
+    sessions: { refreshTokenTtlSeconds: 2_592_000, reuseGraceSeconds: 10 },
+    throttle: { windowSeconds: 900, loginFailuresPerAccount: 10, loginFailuresPerIp: 50, signupsPerIp: 20 }
   })
 })
 
@@ -65,6 +67,12 @@ t.test('reads every variable, converting numbers and booleans', async (t) => {
     ADMIN_PASSWORD: 'admin-password',
     BODY_LIMIT: '2048',
     TRUST_PROXY: 'true',
+    REFRESH_TOKEN_TTL: '3600',
+    REFRESH_REUSE_GRACE_SECONDS: '0',
+    THROTTLE_WINDOW_SECONDS: '60',
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: '3',
+    LOGIN_MAX_FAILURES_PER_IP: '7',
+    SIGNUP_MAX_PER_IP: '2',
     REDIS_URL: 'rediss://:pw@cache:6380/0',
     REQUEST_TIMEOUT_MS: '20000',
     HEADERS_TIMEOUT_MS: '5000',
@@ -103,7 +111,9 @@ t.test('reads every variable, converting numbers and booleans', async (t) => {
     shutdown: { delayMs: 3000, timeoutMs: 15_000 },
     loadShedding: { eventLoopDelayMs: 500, eventLoopUtilization: 0.9, heapUsedBytes: 512 * 1024 * 1024, dbWaiting: 20 },
     tracing: { endpoint: 'http://otel-collector:4318', serviceName: 'gatehouse-eu' },
-    metricsToken: 'a-metrics-token-of-16+'
+    metricsToken: 'a-metrics-token-of-16+',
+    sessions: { refreshTokenTtlSeconds: 3600, reuseGraceSeconds: 0 },
+    throttle: { windowSeconds: 60, loginFailuresPerAccount: 3, loginFailuresPerIp: 7, signupsPerIp: 2 }
   })
 })
 

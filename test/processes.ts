@@ -11,7 +11,8 @@ const root = new URL('../', import.meta.url).pathname
 export function run (entry: string, env: Record<string, string>, args: string[] = [], input = ''): ChildProcess {
   const child = spawn(process.execPath, [...process.execArgv, join(root, entry), ...args], {
     cwd: root,
-    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
+    // No load shedding: a busy CI machine must not turn these tests' requests into 503s.
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', LOAD_SHED_EVENT_LOOP_DELAY_MS: '0', LOAD_SHED_EVENT_LOOP_UTILIZATION: '0', ...env },
     stdio: ['pipe', 'pipe', 'pipe']
   })
   child.stdin?.end(input)

@@ -16,6 +16,8 @@ export default fp(async function openapi (app) {
         version: '0.1.0',
         description: 'Users and authentication: accounts, sign-in with short-lived JWT access tokens, and user look-up.'
       },
+      // Relative, so Swagger UI and generated clients call the host that served the document.
+      servers: [{ url: '/', description: 'The Gatehouse instance serving this document' }],
       tags: [
         { name: 'users', description: 'User accounts' },
         { name: 'auth', description: 'Sign-in and the current user' },

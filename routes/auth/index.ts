@@ -4,7 +4,7 @@ import { Type } from 'typebox'
 import { InvalidCredentialsError } from '../../services/errors.js'
 import type { SessionSummary } from '../../services/ports.js'
 import type { ClientInfo } from '../../services/session-service.js'
-import { bearerAuth, Email, problems, UserRef } from '../schemas.js'
+import { bearerAuth, Email, noAuth, problems, UserRef } from '../schemas.js'
 
 const LoginBody = Type.Object({
   email: Email,
@@ -44,6 +44,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Sign in with email and password',
       description: 'An unknown email and a wrong password give the same 401 INVALID_CREDENTIALS. ' +
         'Repeated failures per account or per client IP are refused with 429 and Retry-After.',
+      security: noAuth,
       body: LoginBody,
       response: { 200: SessionTokens, ...problems(400, 401, 413, 415, 429) }
     }
@@ -72,6 +73,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Exchange a refresh token for new access and refresh tokens',
       description: 'The refresh token is rotated: the one sent stops working. Sending an already used one again ' +
         '(after a short grace window for parallel refreshes) revokes the whole session.',
+      security: noAuth,
       body: RefreshBody,
       response: { 200: SessionTokens, ...problems(400, 401, 413, 415) }
     }
@@ -83,6 +85,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'End the session this refresh token belongs to',
       description: 'Idempotent: an unknown or already revoked token also gives 204. Access tokens already issued stay valid until they expire.',
+      security: noAuth,
       body: RefreshBody,
       response: { 204: Type.Null({ description: 'Signed out' }), ...problems(400, 413, 415) }
     }
@@ -100,6 +103,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'getCurrentUser',
         tags: ['auth'],
         summary: 'The user the bearer token belongs to',
+        description: 'Read from the database, so a deleted user gets 401 here even with a token that has not expired.',
         security: bearerAuth,
         response: { 200: UserRef, ...problems(401) }
       }
@@ -110,6 +114,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'logoutAll',
         tags: ['auth'],
         summary: 'End every session of the current user',
+        description: 'Every refresh token of the user stops working, this one\'s included. Access tokens stay valid until they expire.',
         security: bearerAuth,
         response: { 204: Type.Null({ description: 'Every session ended' }), ...problems(401) }
       }
@@ -123,6 +128,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'listSessions',
         tags: ['auth'],
         summary: 'The current user\'s active sessions, most recently used first',
+        description: 'One entry per sign-in that has not ended or expired, with the client it came from.',
         security: bearerAuth,
         response: { 200: Type.Object({ data: Type.Array(Session) }), ...problems(401) }
       }
@@ -133,6 +139,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'revokeSession',
         tags: ['auth'],
         summary: 'End one of the current user\'s sessions',
+        description: 'A session that is not yours, or has already ended, is 404. Access tokens from it stay valid until they expire.',
         security: bearerAuth,
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
         response: { 204: Type.Null({ description: 'Session ended' }), ...problems(400, 401, 404) }

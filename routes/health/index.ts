@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { sql } from 'kysely'
 import { setTimeout as delay } from 'node:timers/promises'
 import { Type } from 'typebox'
+import { noAuth } from '../schemas.js'
 
 // A probe must answer well inside the kubelet's timeout (1 s by default) even when a dependency hangs.
 const CHECK_TIMEOUT_MS = 800
@@ -36,6 +37,8 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   const liveSchema = {
     tags: ['health'],
     summary: 'Liveness: the process is up and serving (checks no dependency)',
+    description: 'For a liveness probe: restart the process when this fails.',
+    security: noAuth,
     response: { 200: Live }
   }
   app.get('/health/live', { logLevel: 'warn', config: probeConfig, schema: { ...liveSchema, operationId: 'getLiveness' } }, live)
@@ -48,6 +51,8 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'getReadiness',
       tags: ['health'],
       summary: 'Readiness: the database (and Redis, when configured) answer and the process is not shutting down',
+      description: 'For a readiness probe: send no traffic while this is 503. checks names what failed; redis is skipped when REDIS_URL is unset.',
+      security: noAuth,
       response: { 200: Readiness, 503: Readiness }
     }
   }, async (_request, reply) => {

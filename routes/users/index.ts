@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { bearerAuth, Email, IdParams, Password, problems, Role, UserRef, Username } from '../schemas.js'
+import { bearerAuth, Email, IdParams, noAuth, Password, problems, Role, UserRef, Username } from '../schemas.js'
 
 const SignupBody = Type.Object({ email: Email, username: Username, password: Password }, { additionalProperties: false })
 
@@ -41,6 +41,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       summary: 'Sign up: create a user account',
       description: 'Open signup; no token needed. A role cannot be chosen here: new accounts are users.',
+      security: noAuth,
       body: SignupBody,
       response: {
         201: {
@@ -66,6 +67,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'listUsers',
         tags: ['users'],
         summary: 'List users, newest first (admin)',
+        description: 'Keyset-paginated: pass next_cursor back as cursor until it is null. With email, an exact lookup of one address instead.',
         security: bearerAuth,
         querystring: ListQuery,
         response: { 200: UserPage, ...problems(400, 401, 403) }
@@ -80,6 +82,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'getUser',
         tags: ['users'],
         summary: 'Get a user (yourself, or anyone as admin)',
+        description: 'Another user\'s id is 403 for a non-admin, whether or not that user exists.',
         security: bearerAuth,
         params: IdParams,
         response: { 200: UserRef, ...problems(400, 401, 403, 404) }
@@ -104,6 +107,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'deleteUser',
         tags: ['users'],
         summary: 'Delete a user (yourself, or anyone as admin)',
+        description: 'Also ends every session of that user. Access tokens already issued stay valid until they expire.',
         security: bearerAuth,
         params: IdParams,
         response: { 204: Type.Null({ description: 'Deleted' }), ...problems(400, 401, 403, 404) }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { PublicJwk } from '../../services/signing-keys.js'
-import { problems } from '../schemas.js'
+import { noAuth, problems } from '../schemas.js'
 
 const Jwk = Type.Object({
   kty: Type.String(),
@@ -20,6 +20,7 @@ const wellKnown: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       summary: 'Public keys that verify Gatehouse access tokens (JWKS)',
       description: 'Empty when tokens are signed with the shared HS256 secret. During a key rotation it lists the old keys too.',
+      security: noAuth,
       // Typed as the keys the auth plugin loaded (node's JWK type), serialized through this schema.
       response: { 200: Type.Unsafe<{ keys: PublicJwk[] }>(Type.Object({ keys: Type.Array(Jwk) })), ...problems() }
     }

@@ -6,6 +6,8 @@ import { parseArgs } from 'node:util'
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' } } })
 const top = Number(values.top)
+// Piped into head, stdout may close early: that is not an error.
+process.stdout.on('error', () => process.exit(0))
 
 /** Which package (or the app itself, or Node/V8) a frame's script belongs to. */
 function owner (url) {

@@ -2,7 +2,7 @@
 // as its argument ('' for unset): builds the app, serves a request, closes it, and prints as one
 // JSON line every OpenTelemetry module (@opentelemetry/*, @fastify/otel) the process loaded, each
 // with the modules that imported or required it.
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire, register } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,7 +10,8 @@ import { join } from 'node:path'
 // What the ESM loader resolves is only visible to a loader hook, which runs on a thread of its own:
 // it appends each URL and its importer to a file, read once the app is closed. What was required
 // is in require.cache.
-const resolvedLog = join(mkdtempSync(join(tmpdir(), 'gatehouse-otel-modules-')), 'resolved')
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-otel-modules-'))
+const resolvedLog = join(dir, 'resolved')
 const hook = `
 import { appendFileSync } from 'node:fs'
 let log
@@ -34,4 +35,5 @@ const loaded = [
   ...readFileSync(resolvedLog, 'utf8').split('\n').map((line) => line.split(' ')).map(([module, from]) => ({ module, from: [from] })),
   ...cached.map(({ filename }) => ({ module: filename, from: cached.filter((m) => m.children.some((c) => c.filename === filename)).map((m) => m.filename) }))
 ]
+rmSync(dir, { recursive: true })
 process.stdout.write(`${JSON.stringify(loaded.filter(({ module }) => /@opentelemetry|@fastify\/otel/.test(String(module))))}\n`)

@@ -34,7 +34,8 @@ const CLOCK_TOLERANCE_MS = 5_000
 function publicKeyByKid (keys: SigningKeys) {
   const pems = new Map([...keys.verification].map(([kid, key]) => [kid, key.export({ format: 'pem', type: 'spki' }).toString()]))
   return async (_request: FastifyRequest, token: TokenOrHeader): Promise<string> => {
-    const pem = pems.get(String('header' in token ? token.header.kid : token.kid))
+    // Registered with decode.complete, so the token arrives with its header.
+    const pem = pems.get(String((token as { header: { kid?: unknown } }).header.kid))
     if (pem === undefined) throw new Error('unknown kid')
     return pem
   }

@@ -71,6 +71,13 @@ t.test('ES256 signs and verifies too', async (t) => {
   t.match((await app.inject({ url: '/.well-known/jwks.json' })).json().keys, [{ kty: 'EC', crv: 'P-256', alg: 'ES256' }])
 })
 
+t.test('a public key listed twice (or the signing key listed again) is published once', async (t) => {
+  const { privateKey } = ed()
+  const own = pemOf(createPublicKey(privateKey), 'spki')
+  const app = await build(t, { env: { JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEY: pemOf(privateKey, 'pkcs8'), JWT_PUBLIC_KEYS: `${own}\n${own}` } })
+  t.equal((await app.inject({ url: '/.well-known/jwks.json' })).json().keys.length, 1)
+})
+
 t.test('HS256 publishes an empty key set', async (t) => {
   const app = await build(t)
   t.same((await app.inject({ url: '/.well-known/jwks.json' })).json(), { keys: [] })

@@ -61,6 +61,12 @@ t.test('start issues an access token and a refresh token stored only as a hash',
   t.equal(refreshTokens.rows[0]?.user_agent?.length, 512, 'client details are capped')
 })
 
+t.test('a client without user agent or address is stored as such', async (t) => {
+  const { sessions, user, refreshTokens } = await setup()
+  await sessions.start(user, { userAgent: undefined, ip: undefined })
+  t.match(refreshTokens.rows[0], { user_agent: null, ip: null })
+})
+
 t.test('an expired refresh token is refused', async (t) => {
   const { sessions, user, tick } = await setup()
   const { refresh_token: token } = await sessions.start(user, client)

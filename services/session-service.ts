@@ -84,7 +84,9 @@ export function createSessionService (options: SessionServiceOptions) {
 
       const known = await refreshTokens.findByHash(hash)
       if (known?.used_at == null || known.revoked_at !== null || known.expires_at <= at) throw new InvalidRefreshTokenError()
-      if (at.getTime() - known.used_at.getTime() <= reuseGraceSeconds * 1000) {
+      // A zero window means none: a concurrent second use whose clock read came a moment before the
+      // winner's (a negative gap) must not slip through as a "race".
+      if (reuseGraceSeconds > 0 && at.getTime() - known.used_at.getTime() <= reuseGraceSeconds * 1000) {
         return await issueFor(known.user_id, known.family_id, client)
       }
       await refreshTokens.revokeFamily(known.family_id, at)

@@ -88,6 +88,14 @@ t.test('reuse inside the grace window gets a sibling; after it, the family is re
   await t.rejects(sessions.refresh(sibling.refresh_token, client), an(InvalidRefreshTokenError))
 })
 
+t.test('with no grace window, a second use at the very same instant is reuse', async (t) => {
+  const { sessions, user, reuses } = await setup(0)
+  const { refresh_token: first } = await sessions.start(user, client)
+  await sessions.refresh(first, client)
+  await t.rejects(sessions.refresh(first, client), an(InvalidRefreshTokenError))
+  t.equal(reuses.length, 1)
+})
+
 t.test('a revoked token inside the grace window is still refused', async (t) => {
   const { sessions, user } = await setup(10)
   const { refresh_token: first } = await sessions.start(user, client)

@@ -3,7 +3,8 @@ import { ROLES } from '../db/schema.js'
 
 /** Shared pieces of the API contract; each becomes a component of the OpenAPI document. */
 
-export const Id = Type.String({ format: 'uuid', description: 'User id (UUIDv7)' })
+// format: 'uuid' alone also accepts 'urn:uuid:…', which PostgreSQL refuses (a 500); the pattern pins the plain form.
+export const Id = Type.String({ format: 'uuid', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$', description: 'User id (UUIDv7)' })
 export const IdParams = Type.Object({ id: Id })
 
 export const Email = Type.String({

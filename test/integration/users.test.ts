@@ -34,6 +34,7 @@ t.test('users API', async (t) => {
     t.test('a malformed id is 400 naming the id', async (t) => {
       const body = assertProblem(t, await app.inject({ url: '/api/users/not-a-uuid', headers: admin }), 400, 'VALIDATION_FAILED')
       t.match(body.errors, [{ in: 'params', field: 'id' }])
+      assertProblem(t, await app.inject({ url: `/api/users/urn:uuid:${MISSING_ID}`, headers: admin }), 400, 'VALIDATION_FAILED')
     })
     t.test('anonymous is 401 with WWW-Authenticate: Bearer', async (t) => {
       const res = await app.inject({ url: `/api/users/${ada.id}` })

@@ -70,7 +70,6 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     const { default: tracingPlugin } = await import('./plugins/tracing.js')
     await app.register(tracingPlugin, { serviceName: config.tracing.serviceName, exportTo: spansTo })
   }
-  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
 
   // Infrastructure first: how requests are validated and errors answered, then the stores.
   await app.register(lifecyclePlugin)

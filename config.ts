@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import type { HashingLimits } from './services/hashing-limit.js'
 import { loadSigningKeys, splitPem, type SigningKeys } from './services/signing-keys.js'
 
 const Bool = Type.Union([Type.Literal('true'), Type.Literal('false'), Type.Literal('1'), Type.Literal('0')])
@@ -16,6 +18,7 @@ const EnvSchema = Type.Object({
   DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 600_000, default: 5000 }),
   DB_CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 600_000, default: 2000 }),
+  DB_PREPARED_STATEMENTS: Type.Optional(Bool),
   MIGRATE_ON_START: Type.Optional(Bool),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   JWT_ALGORITHM: Type.Union([Type.Literal('HS256'), Type.Literal('EdDSA'), Type.Literal('ES256')], { default: 'HS256' }),
@@ -47,6 +50,8 @@ const EnvSchema = Type.Object({
   THROTTLE_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10 }),
   LOGIN_MAX_FAILURES_PER_IP: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50 }),
+  PASSWORD_HASH_CONCURRENCY: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
+  PASSWORD_HASH_QUEUE: Type.Integer({ minimum: 0, maximum: 100_000, default: 200 }),
   SIGNUP_MAX_PER_IP: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 })
 })
 type Env = Static<typeof EnvSchema>
@@ -68,6 +73,8 @@ export interface Config {
     poolSize: number
     statementTimeoutMs: number
     connectionTimeoutMs: number
+    /** Named prepared statements (off for a pooler in transaction mode that cannot keep them). */
+    preparedStatements: boolean
     migrateOnStart: boolean
   }
   jwt: {
@@ -116,6 +123,8 @@ export interface Config {
     reuseGraceSeconds: number
   }
   /** Brute-force limits, counted per window (in Redis when REDIS_URL is set). */
+  /** How many password hashes run at once, and how many may wait (then 503). */
+  passwordHashing: HashingLimits
   throttle: {
     windowSeconds: number
     loginFailuresPerAccount: number
@@ -205,6 +214,7 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): LoadedConf
         poolSize: env.DB_POOL_SIZE,
         statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
         connectionTimeoutMs: env.DB_CONNECTION_TIMEOUT_MS,
+        preparedStatements: flag(env.DB_PREPARED_STATEMENTS, true),
         migrateOnStart: flag(env.MIGRATE_ON_START, true)
       },
       jwt: {
@@ -239,7 +249,9 @@ export function loadConfig (source: NodeJS.ProcessEnv = process.env): LoadedConf
         loginFailuresPerAccount: env.LOGIN_MAX_FAILURES_PER_ACCOUNT,
         loginFailuresPerIp: env.LOGIN_MAX_FAILURES_PER_IP,
         signupsPerIp: env.SIGNUP_MAX_PER_IP
-      }
+      },
+      // 0 means one fewer than the cores, so that a login storm always leaves one for the event loop.
+      passwordHashing: { concurrency: env.PASSWORD_HASH_CONCURRENCY || Math.max(1, availableParallelism() - 1), maxQueued: env.PASSWORD_HASH_QUEUE }
     }
   }
 }

@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { Config } from '../config.js'
 import { PGlitePool } from './pglite-pool.js'
+import { preparingPool } from './prepared-statements.js'
 import { observeQueries, type QueryObserver } from './query-observer.js'
 import type { Database } from './schema.js'
 
@@ -35,7 +36,7 @@ export async function openDatabase (config: DatabaseConfig, onPoolError: (err: E
     // An idle client losing its server emits 'error' on the pool; unhandled, that kills the process.
     pool.on('error', onPoolError)
     return {
-      db: new Kysely<Database>({ dialect: observeQueries(new PostgresDialect({ pool }), observeQuery) }),
+      db: new Kysely<Database>({ dialect: observeQueries(new PostgresDialect({ pool: config.preparedStatements ? preparingPool(pool) : pool }), observeQuery) }),
       backend: 'postgres',
       waitingCount: () => pool.waitingCount,
       connections: () => ({ total: pool.totalCount, idle: pool.idleCount })

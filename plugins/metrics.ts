@@ -53,11 +53,23 @@ export default fp<{ token: string | undefined }>(async function metrics (app, { 
     }
   }))
 
-  app.addHook('onResponse', async (request, reply) => {
-    if (request.routeOptions.config.skipMetrics === true) return
-    // Unmatched requests share one label, so probing random URLs cannot explode the series count.
-    const route = request.routeOptions.url ?? 'unmatched'
-    duration.observe({ method: request.method, route, status_class: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000)
+  // prom-client hashes a label object on every observation; the series are few, so each one's
+  // child is kept and found by a plain string key instead.
+  const series = new Map<string, Histogram.Internal<'method' | 'route' | 'status_class'>>()
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.routeOptions.config.skipMetrics !== true) {
+      // Unmatched requests share one label, so probing random URLs cannot explode the series count.
+      const route = request.routeOptions.url ?? 'unmatched'
+      const statusClass = `${Math.floor(reply.statusCode / 100)}xx`
+      const key = `${request.method} ${statusClass} ${route}`
+      let child = series.get(key)
+      if (child === undefined) {
+        child = duration.labels({ method: request.method, route, status_class: statusClass })
+        series.set(key, child)
+      }
+      child.observe(reply.elapsedTime / 1000)
+    }
+    done()
   })
 
   app.get('/metrics', { config: { skipMetrics: true }, logLevel: 'warn', schema: { hide: true } }, async (request, reply) => {

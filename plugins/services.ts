@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import type { PasswordHasher } from '../services/ports.js'
+import { limitHashing } from '../services/hashing-limit.js'
 import { createArgon2Hasher } from '../services/password-hasher.js'
 import { createSessionService, type SessionService } from '../services/session-service.js'
 import { createTokenService, type TokenService } from '../services/token-service.js'
@@ -22,7 +23,7 @@ export interface ServicesOptions {
 
 /** Wires the domain services to the repositories and the signer, and creates the first admin if configured. */
 export default fp<ServicesOptions>(async function services (app, { config, hasher = createArgon2Hasher() }) {
-  const users = createUserService(app.userRepository, hasher, app.refreshTokenRepository)
+  const users = createUserService(app.userRepository, limitHashing(hasher, config.passwordHashing), app.refreshTokenRepository)
   const tokens = createTokenService((claims) => app.jwt.sign(claims), config.jwt.accessTokenTtlSeconds)
   app.decorate('users', users)
   app.decorate('tokens', tokens)

@@ -31,6 +31,8 @@ export class EmailAlreadyExistsError extends domainError(409, 'EMAIL_ALREADY_EXI
 export class UsernameAlreadyExistsError extends domainError(409, 'USERNAME_ALREADY_EXISTS', 'This username is taken') {}
 /** The database could not be reached in time, or cancelled a query that ran too long. */
 export class DatabaseUnavailableError extends domainError(503, 'SERVICE_UNAVAILABLE', 'The database is unavailable; retry shortly') {}
+/** More password checks waiting than the service will queue (a login storm): retry shortly. */
+export class HashingBusyError extends domainError(503, 'SERVICE_UNAVAILABLE', 'Too many passwords are being checked at once; retry shortly') {}
 /** Any other database failure: a bug or a broken schema, never the caller's fault. */
 export class DatabaseError extends domainError(500, 'INTERNAL_ERROR', 'Database failure') {}
 export class HashingError extends domainError(500, 'INTERNAL_ERROR', 'Password hashing failed') {}

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto'
 import t from 'tap'
-import { assertProblem, build, newUser, signUp } from '../helper.js'
+import { assertProblem, build, newUser, signUp, testHasher } from '../helper.js'
 
 const SECRET = 'test-secret-that-is-at-least-32-characters-long'
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
@@ -117,5 +117,22 @@ t.test('the admin from ADMIN_EMAIL/ADMIN_PASSWORD is created once, however many 
     const admins = (list.json().data as Array<{ role: string, email: string }>).filter((u) => u.role === 'admin')
     t.same(admins.map((u) => u.email), ['boss@example.com'], `start ${start + 1}: exactly one admin`)
     await app.close()
+  }
+})
+
+t.test('a login storm past the hashing queue gets 503 with Retry-After, and the queued logins succeed', async (t) => {
+  // Each password check takes 100 ms, so the logins below are all waiting at the same time.
+  const slow = { hash: testHasher.hash, verify: async (hash: string, password: string) => { await new Promise((resolve) => setTimeout(resolve, 100)); return await testHasher.verify(hash, password) } }
+  const app = await build(t, { hasher: slow, env: { PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '2' } })
+  const user = await signUp(app)
+  const answers = await Promise.all(Array.from({ length: 6 }, async () =>
+    await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: user.email, password: user.password } })))
+  const ok = answers.filter((res) => res.statusCode === 200)
+  const busy = answers.filter((res) => res.statusCode === 503)
+  t.equal(ok.length, 3, 'one hashing and two queued succeed')
+  t.equal(busy.length, 3, 'the rest are refused')
+  for (const res of busy) {
+    assertProblem(t, res, 503, 'SERVICE_UNAVAILABLE')
+    t.ok(Number(res.headers['retry-after']) > 0, 'with Retry-After')
   }
 })

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import t, { type Test } from 'tap'
 import { ConfigError, loadConfig } from '../../config.js'
 
@@ -31,6 +32,7 @@ t.test('an empty environment gives the documented defaults', async (t) => {
       poolSize: 10,
       statementTimeoutMs: 5000,
       connectionTimeoutMs: 2000,
+      preparedStatements: true,
       migrateOnStart: true
     },
     jwt: { secret: '(random)', issuer: 'gatehouse', audience: 'gatehouse', accessTokenTtlSeconds: 900 },
@@ -42,7 +44,8 @@ t.test('an empty environment gives the documented defaults', async (t) => {
     tracing: { endpoint: undefined, serviceName: 'gatehouse' },
     metricsToken: undefined,
     sessions: { refreshTokenTtlSeconds: 2_592_000, reuseGraceSeconds: 10 },
-    throttle: { windowSeconds: 900, loginFailuresPerAccount: 10, loginFailuresPerIp: 50, signupsPerIp: 20 }
+    throttle: { windowSeconds: 900, loginFailuresPerAccount: 10, loginFailuresPerIp: 50, signupsPerIp: 20 },
+    passwordHashing: { concurrency: Math.max(1, availableParallelism() - 1), maxQueued: 200 }
   })
 })
 
@@ -57,6 +60,7 @@ t.test('reads every variable, converting numbers and booleans', async (t) => {
     DB_POOL_SIZE: '25',
     DB_STATEMENT_TIMEOUT_MS: '1500',
     DB_CONNECTION_TIMEOUT_MS: '750',
+    DB_PREPARED_STATEMENTS: 'false',
     MIGRATE_ON_START: 'false',
     JWT_SECRET: SECRET,
     JWT_ISSUER: 'issuer.example',
@@ -73,6 +77,8 @@ t.test('reads every variable, converting numbers and booleans', async (t) => {
     LOGIN_MAX_FAILURES_PER_ACCOUNT: '3',
     LOGIN_MAX_FAILURES_PER_IP: '7',
     SIGNUP_MAX_PER_IP: '2',
+    PASSWORD_HASH_CONCURRENCY: '3',
+    PASSWORD_HASH_QUEUE: '10',
     REDIS_URL: 'rediss://:pw@cache:6380/0',
     REQUEST_TIMEOUT_MS: '20000',
     HEADERS_TIMEOUT_MS: '5000',
@@ -102,6 +108,7 @@ t.test('reads every variable, converting numbers and booleans', async (t) => {
       poolSize: 25,
       statementTimeoutMs: 1500,
       connectionTimeoutMs: 750,
+      preparedStatements: false,
       migrateOnStart: false
     },
     jwt: { secret: SECRET, issuer: 'issuer.example', audience: 'audience.example', accessTokenTtlSeconds: 60 },
@@ -113,7 +120,8 @@ t.test('reads every variable, converting numbers and booleans', async (t) => {
     tracing: { endpoint: 'http://otel-collector:4318', serviceName: 'gatehouse-eu' },
     metricsToken: 'a-metrics-token-of-16+',
     sessions: { refreshTokenTtlSeconds: 3600, reuseGraceSeconds: 0 },
-    throttle: { windowSeconds: 60, loginFailuresPerAccount: 3, loginFailuresPerIp: 7, signupsPerIp: 2 }
+    throttle: { windowSeconds: 60, loginFailuresPerAccount: 3, loginFailuresPerIp: 7, signupsPerIp: 2 },
+    passwordHashing: { concurrency: 3, maxQueued: 10 }
   })
 })
 

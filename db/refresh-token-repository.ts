@@ -1,9 +1,11 @@
 import { sql, type Kysely } from 'kysely'
 import type { RefreshTokenRepository } from '../services/ports.js'
+import { compileOnce } from './compile-once.js'
 import { translated } from './errors.js'
 import type { Database } from './schema.js'
 
 export function createRefreshTokenRepository (db: Kysely<Database>): RefreshTokenRepository {
+  const byHash = compileOnce(db, db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', ''))
   return {
     async create (token) {
       await translated(db.insertInto('refresh_tokens').values(token).execute())
@@ -20,9 +22,7 @@ export function createRefreshTokenRepository (db: Kysely<Database>): RefreshToke
         .executeTakeFirst()
     ),
 
-    findByHash: async (tokenHash) => await translated(
-      db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst()
-    ),
+    findByHash: async (tokenHash) => await translated(byHash(tokenHash)),
 
     async revokeFamily (familyId, now, userId) {
       let query = db.updateTable('refresh_tokens').set({ revoked_at: now })

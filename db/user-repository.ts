@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { KeysetPosition, UserRepository } from '../services/ports.js'
+import { compileOnce } from './compile-once.js'
 import { translated } from './errors.js'
 import type { Database } from './schema.js'
 
@@ -10,10 +11,12 @@ const createdAtText = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-M
 /** The only place that knows users live in SQL. */
 export function createUserRepository (db: Kysely<Database>): UserRepository {
   const users = () => db.selectFrom('users').selectAll()
+  const byId = compileOnce(db, users().where('id', '=', ''))
+  const byEmail = compileOnce(db, users().where('email', '=', ''))
   return {
     create: async (user) => await translated(db.insertInto('users').values(user).returningAll().executeTakeFirstOrThrow()),
-    findById: async (id) => await translated(users().where('id', '=', id).executeTakeFirst()),
-    findByEmail: async (email) => await translated(users().where('email', '=', email).executeTakeFirst()),
+    findById: async (id) => await translated(byId(id)),
+    findByEmail: async (email) => await translated(byEmail(email)),
     // One round trip for any number of ids (`id = any($1)` uses the primary key), never one query per id.
     findByIds: async (ids) => await translated(users().where('id', '=', sql<string>`any(${ids}::uuid[])`).execute()),
     update: async (id, patch) => await translated(

@@ -538,7 +538,14 @@ async function main () {
       log('POST /api/auth/login vs argon2id alone')
       const logins = await measure(gp, { requests: loginRequests, connections: LOGIN_CONNECTIONS })
       await quiet()
-      s.login = { gatehouse: logins, argon2idAlone: { concurrency: 2, hashesPerSecond: await argon2Rate(2, DURATION) } }
+      // The target compares with every core hashing; the service hashes at most
+      // PASSWORD_HASH_CONCURRENCY at once (cores - 1 by default), so that rate is reported too.
+      const cap = Number(GATEHOUSE_ENV.PASSWORD_HASH_CONCURRENCY ?? 0) || Math.max(1, os.availableParallelism() - 1)
+      s.login = {
+        gatehouse: logins,
+        argon2idAlone: { concurrency: 2, hashesPerSecond: await argon2Rate(2, DURATION) },
+        argon2idAtServiceCap: { concurrency: cap, hashesPerSecond: await argon2Rate(cap, DURATION) }
+      }
     }
     if (wanted('storm')) {
       log(`GET /api/users/:id at ${READ_RATE} req/s, alone and during a login storm`)
@@ -676,7 +683,11 @@ function toMarkdown (r) {
   if (s.get) row('GET /api/users/:id (admin bearer, random ids)', s.get.gatehouse, 'reference GET /users/:id', s.get.reference, `${ratio(s.get.gatehouse.rps, s.get.reference.rps)}x req/s`)
   if (s.me) row('GET /api/auth/me', s.me.gatehouse, 'reference GET /users/:id', s.me.reference, `${ratio(s.me.gatehouse.rps, s.me.reference.rps)}x req/s`)
   if (s.health) row('GET /health/live', s.health.gatehouse, 'reference GET /health', s.health.reference, `${ratio(s.health.gatehouse.rps, s.health.reference.rps)}x req/s`)
-  if (s.login) lines.push(`| POST /api/auth/login (${m.options.loginConnections} connections) | ${s.login.gatehouse.rps} | ${s.login.gatehouse.p50} | ${s.login.gatehouse.p99} | ${s.login.gatehouse.errors} | ${cpu(s.login.gatehouse)} | argon2id hash alone, 2 concurrent | ${s.login.argon2idAlone.hashesPerSecond} | | | | ${ratio(s.login.gatehouse.rps, s.login.argon2idAlone.hashesPerSecond)}x | ${other(s.login.gatehouse)} |`)
+  if (s.login) {
+    lines.push(`| POST /api/auth/login (${m.options.loginConnections} connections) | ${s.login.gatehouse.rps} | ${s.login.gatehouse.p50} | ${s.login.gatehouse.p99} | ${s.login.gatehouse.errors} | ${cpu(s.login.gatehouse)} | argon2id hash alone, 2 concurrent | ${s.login.argon2idAlone.hashesPerSecond} | | | | ${ratio(s.login.gatehouse.rps, s.login.argon2idAlone.hashesPerSecond)}x | ${other(s.login.gatehouse)} |`)
+    const cap = s.login.argon2idAtServiceCap
+    if (cap) lines.push(`| the same | | | | | | argon2id alone, ${cap.concurrency} concurrent (the service's hashing limit) | ${cap.hashesPerSecond} | | | | ${ratio(s.login.gatehouse.rps, cap.hashesPerSecond)}x | |`)
+  }
   if (s.storm) row(`GET /api/users/:id at ${m.options.readRate} req/s during a login storm (${s.storm.loginStorm.rps} logins/s)`, s.storm.readsDuringLoginStorm, 'same reads, no logins', s.storm.readsAlone, `${ratio(s.storm.readsDuringLoginStorm.p99, s.storm.readsAlone.p99)}x p99`)
   if (s.list) {
     row(`GET /api/users?limit=20, page ${s.list.deepCursorDepth} rows deep`, s.list.deepPage, 'first page', s.list.firstPage, `${ratio(s.list.deepPage.p50, s.list.firstPage.p50)}x p50`)

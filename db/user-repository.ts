@@ -1,12 +1,14 @@
-import { sql, type Kysely } from 'kysely'
-import type { KeysetPosition, UserRepository } from '../services/ports.js'
+import { sql, type Kysely, type SelectQueryBuilder } from 'kysely'
+import type { KeysetPosition, UserPage, UserRepository } from '../services/ports.js'
 import { compileOnce } from './compile-once.js'
 import { translated } from './errors.js'
 import type { Database } from './schema.js'
 
 // created_at rendered in UTC with microseconds, so a cursor round-trips without losing precision
 // (a JS Date keeps only milliseconds, and a truncated cursor would skip or repeat rows).
-const createdAtText = sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+const createdAtText = sql<string>`to_char(users.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+// What Date#toISOString prints: UTC, milliseconds truncated (node-postgres truncates them too).
+const isoText = (column: 'created_at' | 'updated_at') => sql<string>`to_char(${sql.ref(`users.${column}`)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 
 /** The only place that knows users live in SQL. */
 export function createUserRepository (db: Kysely<Database>): UserRepository {
@@ -26,20 +28,29 @@ export function createUserRepository (db: Kysely<Database>): UserRepository {
       const deleted = await translated(db.deleteFrom('users').where('id', '=', id).returning('id').executeTakeFirst())
       return deleted !== undefined
     },
-    list: async (limit, after) => {
-      let query = users().select(createdAtText.as('created_at_text'))
-        .orderBy('created_at', 'desc').orderBy('id', 'desc')
-        .limit(limit + 1)
-      if (after !== undefined) {
-        query = query.where(sql<boolean>`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`)
-      }
-      const found = await translated(query.execute())
-      const page = found.slice(0, limit)
-      const last = page.at(-1)
-      const next: KeysetPosition | null = found.length > limit && last !== undefined
-        ? { createdAt: last.created_at_text, id: last.id }
-        : null
-      return { rows: page.map(({ created_at_text: _, ...row }) => row), next }
-    }
+    list: async (limit, after) => await keysetPage(users(), limit, after),
+    listPublic: async (limit, after) => await keysetPage(
+      db.selectFrom('users').select(['id', 'email', 'username', 'role', isoText('created_at').as('created_at'), isoText('updated_at').as('updated_at')]),
+      limit, after)
   }
+}
+
+/** One page in (created_at desc, id desc) order after `after`, and where the next one starts. */
+async function keysetPage<Row extends { id: string }> (
+  select: SelectQueryBuilder<Database, 'users', Row>, limit: number, after: KeysetPosition | undefined
+): Promise<UserPage<Row>> {
+  let query = select.select(createdAtText.as('created_at_text'))
+    .orderBy('users.created_at', 'desc').orderBy('users.id', 'desc')
+    .limit(limit + 1)
+  if (after !== undefined) {
+    query = query.where(sql<boolean>`(users.created_at, users.id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`)
+  }
+  const found = await translated(query.execute())
+  const page = found.slice(0, limit)
+  const last = page.at(-1)
+  const next: KeysetPosition | null = found.length > limit && last !== undefined
+    ? { createdAt: last.created_at_text, id: last.id }
+    : null
+  // What is left after taking created_at_text off is the Row the caller selected.
+  return { rows: page.map(({ created_at_text: _, ...row }) => row as unknown as Row), next }
 }

@@ -6,10 +6,24 @@ export interface KeysetPosition {
   id: string
 }
 
-export interface UserPage {
-  rows: UserRow[]
+export interface UserPage<Row = UserRow> {
+  rows: Row[]
   /** Position of the last row when more rows follow, null on the last page. */
   next: KeysetPosition | null
+}
+
+/**
+ * A user's public fields with the timestamps already in the API's text form (ISO 8601 in UTC,
+ * milliseconds, as a JS Date would print them): the export writes millions of them, and parsing
+ * each timestamp into a Date only to print it again was a fifth of its time.
+ */
+export interface PublicUserRecord {
+  id: string
+  email: string
+  username: string
+  role: UserRow['role']
+  created_at: string
+  updated_at: string
 }
 
 /**
@@ -23,6 +37,8 @@ export interface UserRepository {
   update: (id: string, patch: UserRowPatch) => Promise<UserRow | undefined>
   delete: (id: string) => Promise<boolean>
   list: (limit: number, after: KeysetPosition | undefined) => Promise<UserPage>
+  /** The same pages as `list`, of public fields only, timestamps as text. */
+  listPublic: (limit: number, after: KeysetPosition | undefined) => Promise<UserPage<PublicUserRecord>>
   /** The users among `ids` (lower-case canonical uuids), in no particular order, fetched in one query. */
   findByIds: (ids: readonly string[]) => Promise<UserRow[]>
 }

@@ -8,7 +8,7 @@ import {
   InvalidCurrentPasswordError, NotFoundError, UnauthorizedError, UsernameAlreadyExistsError
 } from './errors.js'
 import { assertAcceptablePassword } from './password-policy.js'
-import type { KeysetPosition, PasswordHasher, RefreshTokenRepository, UserRepository } from './ports.js'
+import type { KeysetPosition, PasswordHasher, PublicUserRecord, RefreshTokenRepository, UserRepository } from './ports.js'
 
 /** A user as the outside world sees it: never the password hash. */
 export interface User {
@@ -170,14 +170,14 @@ export function createUserService (repo: UserRepository, hasher: PasswordHasher,
      * Every user, newest first, as batches of keyset pages, so memory stays flat however many
      * there are. Not async: a non-admin is refused when this is called, before any response starts.
      */
-    exportAll (actor: Actor, options: ExportOptions = {}): AsyncGenerator<User[], void> {
+    exportAll (actor: Actor, options: ExportOptions = {}): AsyncGenerator<PublicUserRecord[], void> {
       if (!isAdmin(actor)) throw new ForbiddenError('Exporting users is for admins')
       const { batchSize = EXPORT_BATCH_SIZE, signal } = options
       return (async function * batches () {
         let after: KeysetPosition | undefined
         while (signal?.aborted !== true) {
-          const page = await repo.list(batchSize, after)
-          if (page.rows.length > 0) yield page.rows.map(toUser)
+          const page = await repo.listPublic(batchSize, after)
+          if (page.rows.length > 0) yield page.rows
           if (page.next === null) return
           after = page.next
         }

@@ -1,6 +1,6 @@
 import type { NewUserRow, UserRow, UserRowPatch } from '../db/schema.js'
 import { EmailAlreadyExistsError, UsernameAlreadyExistsError, type DomainError } from '../services/errors.js'
-import type { KeysetPosition, PasswordHasher, UserPage, UserRepository } from '../services/ports.js'
+import type { KeysetPosition, PasswordHasher, PublicUserRecord, UserPage, UserRepository } from '../services/ports.js'
 
 /**
  * The keyset text the SQL repository renders for created_at: UTC with microseconds. A JS Date has
@@ -103,6 +103,14 @@ export class FakeUserRepository implements UserRepository {
     // uuid equality in PostgreSQL ignores the case of the hex digits.
     const wanted = new Set(ids.map((id) => id.toLowerCase()))
     return [...this.#rows.values()].filter((row) => wanted.has(row.id.toLowerCase())).map(copy)
+  }
+
+  async listPublic (limit: number, after: KeysetPosition | undefined): Promise<UserPage<PublicUserRecord>> {
+    const { rows, next } = await this.list(limit, after)
+    return {
+      rows: rows.map((row) => ({ id: row.id, email: row.email, username: row.username, role: row.role, created_at: row.created_at.toISOString(), updated_at: row.updated_at.toISOString() })),
+      next
+    }
   }
 
   async list (limit: number, after: KeysetPosition | undefined): Promise<UserPage> {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Readable } from 'node:stream'
 import { Type, type TSchema } from 'typebox'
-import type { User } from '../../services/user-service.js'
+import type { PublicUserRecord } from '../../services/ports.js'
 import { bearerAuth, problems, UserRef } from '../schemas.js'
 
 export const MAX_LOOKUP_IDS = 100
@@ -62,7 +62,7 @@ const bulkUsers: FastifyPluginAsyncTypebox = async (app) => {
     // 'close' comes when the response ends or the connection drops: either way no batch is read after it.
     reply.raw.once('close', () => { stop.abort() })
     // The route's own response schema serializes each line, so a line is exactly what a User is elsewhere.
-    const serialize = reply.getSerializationFunction('200', NDJSON) as unknown as (user: User) => string
+    const serialize = reply.getSerializationFunction('200', NDJSON) as unknown as (user: PublicUserRecord) => string
     async function * lines (): AsyncGenerator<string> {
       for await (const batch of batches) {
         let chunk = ''

@@ -161,6 +161,20 @@ t.test('bulk user reads', async (t) => {
       t.ok(users.some((u) => u.id === ada.id), 'signed-up users are there too')
     })
 
+    t.test('a line is exactly what GET /api/users/:id answers for that user, timestamps included', async (t) => {
+      // The export prints timestamps in SQL, the other routes from a JS Date: both must give the same text.
+      await app.database.db.updateTable('users').set({ updated_at: new Date('2026-01-02T03:04:05.999Z') }).where('id', '=', ada.id).execute()
+      await sql`update users set created_at = '2025-06-07 08:09:10.123999+00' where id = ${ada.id}`.execute(app.database.db)
+      const lines = (await app.inject({ url: '/api/users/export', headers: admin })).body.slice(0, -1).split('\n')
+      const byId = new Map(lines.map((line) => [(JSON.parse(line) as UserJson).id, line]))
+      const sample = [ada.id, ...[...byId.keys()].filter((_, i) => i % 500 === 0)]
+      for (const id of sample) {
+        const one = await app.inject({ url: `/api/users/${id}`, headers: admin })
+        t.equal(byId.get(id), one.body, `user ${id}`)
+      }
+      t.match(byId.get(ada.id), /"created_at":"2025-06-07T08:09:10\.123Z","updated_at":"2026-01-02T03:04:05\.999Z"/, 'microseconds are cut, as a Date does')
+    })
+
     t.test('reads in keyset batches of 1000, through the (created_at, id) index', async (t) => {
       const count = await userCount(app)
       const queries = recordQueries(t, app)
@@ -190,23 +204,23 @@ t.test('bulk user reads', async (t) => {
     })
 
     t.test('a failure before the first line is an ordinary problem+json answer', async (t) => {
-      const list = app.userRepository.list
-      t.teardown(() => { app.userRepository.list = list })
-      app.userRepository.list = async () => { throw new Error('boom') }
+      const listPublic = app.userRepository.listPublic
+      t.teardown(() => { app.userRepository.listPublic = listPublic })
+      app.userRepository.listPublic = async () => { throw new Error('boom') }
       assertProblem(t, await app.inject({ url: '/api/users/export', headers: admin }), 500, 'INTERNAL_ERROR')
     })
 
     t.test('a client that disconnects stops the export: no batch is read after it goes', async (t) => {
       // The second batch waits until the client has gone; then the export must read no third.
-      const list = app.userRepository.list
-      t.teardown(() => { app.userRepository.list = list })
+      const listPublic = app.userRepository.listPublic
+      t.teardown(() => { app.userRepository.listPublic = listPublic })
       let calls = 0
       let openGate!: () => void
       const gate = new Promise<void>((resolve) => { openGate = resolve })
-      app.userRepository.list = async (limit, after) => {
+      app.userRepository.listPublic = async (limit, after) => {
         calls++
         if (calls === 2) await gate
-        return await list(limit, after)
+        return await listPublic(limit, after)
       }
 
       await app.listen({ host: '127.0.0.1', port: 0 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ForbiddenError, InvalidEmailError } from '../../services/errors.js'
-import type { KeysetPosition } from '../../services/ports.js'
+import type { KeysetPosition, PublicUserRecord } from '../../services/ports.js'
 import { createUserService, EXPORT_BATCH_SIZE, type Actor, type User } from '../../services/user-service.js'
 import { an, FakePasswordHasher, FakeUserRepository } from '../fakes.js'
 
@@ -24,10 +24,11 @@ const as = (user: User): Actor => ({ id: user.id, role: user.role })
 async function setup (count: number) {
   const repo = new FakeUserRepository({ now: steppedClock() })
   const listCalls: Array<{ limit: number, after: KeysetPosition | undefined }> = []
-  const list = repo.list.bind(repo)
-  repo.list = async (limit, after) => {
+  // The export reads through listPublic: public fields, timestamps as text.
+  const listPublic = repo.listPublic.bind(repo)
+  repo.listPublic = async (limit, after) => {
     listCalls.push({ limit, after })
-    return await list(limit, after)
+    return await listPublic(limit, after)
   }
   const users = createUserService(repo, new FakePasswordHasher())
   const admin = await users.create(fields(), 'admin')
@@ -36,8 +37,8 @@ async function setup (count: number) {
   return { repo, users, admin, created, listCalls }
 }
 
-async function collect (batches: AsyncIterable<User[]>): Promise<User[][]> {
-  const all: User[][] = []
+async function collect (batches: AsyncIterable<PublicUserRecord[]>): Promise<PublicUserRecord[][]> {
+  const all: PublicUserRecord[][] = []
   for await (const batch of batches) all.push(batch)
   return all
 }
@@ -136,7 +137,7 @@ t.test('exportAll', async (t) => {
   t.test('reads no further batch once its signal aborts', async (t) => {
     const { users, admin, listCalls } = await setup(9)
     const stop = new AbortController()
-    const seen: User[][] = []
+    const seen: PublicUserRecord[][] = []
     for await (const batch of users.exportAll(as(admin), { batchSize: 2, signal: stop.signal })) {
       seen.push(batch)
       if (seen.length === 2) stop.abort()

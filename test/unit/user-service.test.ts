@@ -26,6 +26,7 @@ function overriding (repo: FakeUserRepository, override: Partial<UserRepository>
     update: async (id, patch) => await repo.update(id, patch),
     delete: async (id) => await repo.delete(id),
     list: async (limit, after) => await repo.list(limit, after),
+    listPublic: async (limit, after) => await repo.listPublic(limit, after),
     findByIds: async (ids) => await repo.findByIds(ids),
     ...override
   }

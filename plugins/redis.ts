@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,6 +14,8 @@ export default fp<{ url: string | undefined }>(async function redis (app, { url 
     app.decorate('redis', undefined)
     return
   }
+  // Loaded only when configured: ioredis is a good share of start-up time, for nothing without Redis.
+  const { Redis } = await import('ioredis')
   const client = new Redis(url, {
     lazyConnect: true,
     // Fail a command fast while disconnected instead of queueing it: callers have fallbacks.

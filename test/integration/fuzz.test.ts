@@ -175,110 +175,110 @@ async function contextFor (doc: Document, tokens: { user: string, admin: string 
   }
 }
 
-t.test('the fuzzer covers every operation of the document, and knows every code the service defines', async (t) => {
+t.test('in process, on one app', async (t) => {
   const app = await build(t, { env: ADMIN_ENV })
-  const served = (await app.inject({ url: '/openapi.json' })).json<Document>()
-  const operations = operationsOf(served)
-  t.same(operations.map((o) => `${o.method} ${o.path}`).sort(),
-    Object.entries(served.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`)).sort(),
-    'every operation in the document is one the fuzzer generates requests for')
-  t.ok(operations.length >= 18, `${operations.length} operations`)
-  // An operation the generators cannot handle fails here (and in the fuzz tests), rather than going unfuzzed.
-  const withQuery = (parameter: object): Document => ({ paths: { '/x': { get: { operationId: 'x', parameters: [parameter as never] } } } })
-  t.throws(() => operationsOf(withQuery({ name: 'h', in: 'header', schema: { type: 'string' } })), { name: 'UnsupportedError' })
-  t.throws(() => operationsOf(withQuery({ name: 'q', in: 'query', schema: { type: 'string', not: { const: 'x' } } })), { name: 'UnsupportedError' })
-  t.throws(() => operationsOf({ paths: { '/x': { post: { operationId: 'x', requestBody: { content: { 'application/xml': { schema: { type: 'object' } } } } } } } }), { name: 'UnsupportedError' })
 
-  t.same([...KNOWN_CODES].sort(), [...documentedCodes(served)].sort(), 'the codes the source defines are exactly those the document lists')
-  t.ok(domainCodes.includes('INVALID_REFRESH_TOKEN') && HANDLER_PROBLEM_CODES.includes('MALFORMED_JSON'), 'both sources were read')
-})
+  t.test('the fuzzer covers every operation of the document, and knows every code the service defines', async (t) => {
+    const served = (await app.inject({ url: '/openapi.json' })).json<Document>()
+    const operations = operationsOf(served)
+    t.same(operations.map((o) => `${o.method} ${o.path}`).sort(),
+      Object.entries(served.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`)).sort(),
+      'every operation in the document is one the fuzzer generates requests for')
+    t.ok(operations.length >= 18, `${operations.length} operations`)
+    // An operation the generators cannot handle fails here (and in the fuzz tests), rather than going unfuzzed.
+    const withQuery = (parameter: object): Document => ({ paths: { '/x': { get: { operationId: 'x', parameters: [parameter as never] } } } })
+    t.throws(() => operationsOf(withQuery({ name: 'h', in: 'header', schema: { type: 'string' } })), { name: 'UnsupportedError' })
+    t.throws(() => operationsOf(withQuery({ name: 'q', in: 'query', schema: { type: 'string', not: { const: 'x' } } })), { name: 'UnsupportedError' })
+    t.throws(() => operationsOf({ paths: { '/x': { post: { operationId: 'x', requestBody: { content: { 'application/xml': { schema: { type: 'object' } } } } } } } }), { name: 'UnsupportedError' })
 
-t.test('the pollution canary works: a polluted Object.prototype makes every body route refuse valid input', async (t) => {
-  // The server-process fuzz cannot look inside the process; it relies on this behaviour instead.
-  const app = await build(t, { env: ADMIN_ENV })
-  const login = async (): Promise<number> => (await app.inject({ method: 'POST', url: '/api/auth/login', payload: ADMIN })).statusCode
-  t.equal(await login(), 200)
-  // eslint-disable-next-line no-extend-native -- the point of this test: pollution, on purpose, undone below
-  Object.defineProperty(Object.prototype, 'polluted', { value: 1, enumerable: true, configurable: true, writable: true })
-  try {
-    t.equal(await login(), 400, 'refused: the polluted key looks like an unknown field')
-  } finally {
-    delete (Object.prototype as Record<string, unknown>).polluted
-  }
-  t.equal(await login(), 200)
-})
+    t.same([...KNOWN_CODES].sort(), [...documentedCodes(served)].sort(), 'the codes the source defines are exactly those the document lists')
+    t.ok(domainCodes.includes('INVALID_REFRESH_TOKEN') && HANDLER_PROBLEM_CODES.includes('MALFORMED_JSON'), 'both sources were read')
+  })
 
-t.test('regressions the fuzzer found: each is now a 4xx problem the document names', async (t) => {
-  const app = await build(t, { env: ADMIN_ENV })
-  const contract = new ContractChecker((await app.inject({ url: '/openapi.json' })).json<OpenApiDocument>(), app)
-  const user = await signUp(app)
-  const admin = { authorization: `Bearer ${(await app.inject({ method: 'POST', url: '/api/auth/login', payload: ADMIN })).json<{ access_token: string }>().access_token}` }
-  const uuid = '0190b6c8-0e6b-7cc1-a8f6-2e9f2c4a5b6d'
-
-  t.test('a path that is not validly percent-encoded, or a path parameter past maxParamLength (was Fastify\'s plain JSON FST_ERR_BAD_URL 400 and FST_ERR_MAX_PARAM_LENGTH 414)', async (t) => {
-    for (const [method, url] of [['GET', '/api/users/%zz'], ['PATCH', '/api/users/%E0%A4%A'], ['GET', `/api/users/${'a'.repeat(101)}`], ['DELETE', `/api/auth/sessions/${'0'.repeat(200)}`]] as const) {
-      const res = await contract.inject({ method, url, headers: user.auth })
-      assertProblem(t, res, 400, 'BAD_REQUEST')
-      t.ok(res.headers['x-request-id'], 'with a request id')
+  t.test('the pollution canary works: a polluted Object.prototype makes every body route refuse valid input', async (t) => {
+    // The server-process fuzz cannot look inside the process; it relies on this behaviour instead.
+    const login = async (): Promise<number> => (await app.inject({ method: 'POST', url: '/api/auth/login', payload: ADMIN })).statusCode
+    t.equal(await login(), 200)
+    // eslint-disable-next-line no-extend-native -- the point of this test: pollution, on purpose, undone below
+    Object.defineProperty(Object.prototype, 'polluted', { value: 1, enumerable: true, configurable: true, writable: true })
+    try {
+      t.equal(await login(), 400, 'refused: the polluted key looks like an unknown field')
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted
     }
+    t.equal(await login(), 200)
   })
 
-  t.test('a urn:uuid: session id (was a 500: format uuid admits it, PostgreSQL\'s uuid type does not)', async (t) => {
-    assertProblem(t, await contract.inject({ method: 'DELETE', url: `/api/auth/sessions/urn:uuid:${uuid}`, headers: user.auth }), 400, 'VALIDATION_FAILED')
+  t.test('regressions the fuzzer found: each is now a 4xx problem the document names', async (t) => {
+    const contract = new ContractChecker((await app.inject({ url: '/openapi.json' })).json<OpenApiDocument>(), app)
+    const user = await signUp(app)
+    const admin = { authorization: `Bearer ${(await app.inject({ method: 'POST', url: '/api/auth/login', payload: ADMIN })).json<{ access_token: string }>().access_token}` }
+    const uuid = '0190b6c8-0e6b-7cc1-a8f6-2e9f2c4a5b6d'
+
+    t.test('a path that is not validly percent-encoded, or a path parameter past maxParamLength (was Fastify\'s plain JSON FST_ERR_BAD_URL 400 and FST_ERR_MAX_PARAM_LENGTH 414)', async (t) => {
+      for (const [method, url] of [['GET', '/api/users/%zz'], ['PATCH', '/api/users/%E0%A4%A'], ['GET', `/api/users/${'a'.repeat(101)}`], ['DELETE', `/api/auth/sessions/${'0'.repeat(200)}`]] as const) {
+        const res = await contract.inject({ method, url, headers: user.auth })
+        assertProblem(t, res, 400, 'BAD_REQUEST')
+        t.ok(res.headers['x-request-id'], 'with a request id')
+      }
+    })
+
+    t.test('a urn:uuid: session id (was a 500: format uuid admits it, PostgreSQL\'s uuid type does not)', async (t) => {
+      assertProblem(t, await contract.inject({ method: 'DELETE', url: `/api/auth/sessions/urn:uuid:${uuid}`, headers: user.auth }), 400, 'VALIDATION_FAILED')
+    })
+
+    t.test('a cursor of the right shape naming a time that does not exist (was a 500 from PostgreSQL)', async (t) => {
+      for (const time of ['0000-00-00T00:00:00.000000Z', '2024-13-45T25:61:61.000000Z', '2023-02-29T00:00:00.000000Z']) {
+        const cursor = Buffer.from(JSON.stringify([time, uuid])).toString('base64url')
+        assertProblem(t, await contract.inject({ method: 'GET', url: `/api/users?cursor=${cursor}`, headers: admin }), 400, 'INVALID_CURSOR')
+      }
+    })
+
+    t.test('a body sent to an operation that takes none: 415 or 400, now documented for it (was undocumented)', async (t) => {
+      const sent = { payload: 'x', headers: { ...user.auth, 'content-type': 'text/plain' } }
+      assertProblem(t, await contract.inject({ method: 'POST', url: '/api/auth/logout-all', ...sent }), 415, 'UNSUPPORTED_MEDIA_TYPE')
+      assertProblem(t, await contract.inject({ method: 'DELETE', url: `/api/users/${uuid}`, ...sent }), 415, 'UNSUPPORTED_MEDIA_TYPE')
+      assertProblem(t, await contract.inject({ method: 'DELETE', url: `/api/auth/sessions/${uuid}`, ...sent }), 415, 'UNSUPPORTED_MEDIA_TYPE')
+      const malformed = { payload: '{', headers: { ...user.auth, 'content-type': 'application/json' } }
+      assertProblem(t, await contract.inject({ method: 'POST', url: '/api/auth/logout-all', ...malformed }), 400, 'MALFORMED_JSON')
+      const huge = { payload: JSON.stringify({ x: 'x'.repeat(20_000) }), headers: { ...user.auth, 'content-type': 'application/json' } }
+      assertProblem(t, await contract.inject({ method: 'DELETE', url: `/api/auth/sessions/${uuid}`, ...huge }), 413, 'PAYLOAD_TOO_LARGE')
+    })
+
+    t.test('the answers above are all as documented', async (t) => {
+      t.same(contract.violations, [])
+    })
   })
 
-  t.test('a cursor of the right shape naming a time that does not exist (was a 500 from PostgreSQL)', async (t) => {
-    for (const time of ['0000-00-00T00:00:00.000000Z', '2024-13-45T25:61:61.000000Z', '2023-02-29T00:00:00.000000Z']) {
-      const cursor = Buffer.from(JSON.stringify([time, uuid])).toString('base64url')
-      assertProblem(t, await contract.inject({ method: 'GET', url: `/api/users?cursor=${cursor}`, headers: admin }), 400, 'INVALID_CURSOR')
+  t.test('in process: every operation, every kind of token, hostile input', async (t) => {
+    const config = testConfig(ADMIN_ENV)
+    const doc = (await app.inject({ url: '/openapi.json' })).json<Document>()
+    t.same(doc, app.swagger(), 'the document served is the one the app generates')
+    const operations = operationsOf(doc)
+    const user = await signUp(app)
+    const victims = await Promise.all([0, 1, 2, 3, 4, 5].map(async () => await signUp(app)))
+    const adminLogin = await app.inject({ method: 'POST', url: '/api/auth/login', payload: ADMIN })
+    const admin = adminLogin.json<{ access_token: string }>().access_token
+    const ctx = await contextFor(doc, { user: user.token, admin }, victims, { id: user.id, secret: config.jwt.secret }, config.bodyLimit)
+
+    const db = app.database.db
+    const target: Target = {
+      send: async (req) => await app.inject({ method: req.method as 'GET', url: req.url, headers: req.headers, ...(req.body !== undefined && { payload: req.body }) }),
+      snapshot: async () => JSON.stringify((await sql`
+        select (select count(*) from users)::int as users,
+               (select md5(coalesce(string_agg(u::text, '|' order by u.id), '')) from users u) as users_md5,
+               (select count(*) from refresh_tokens)::int as tokens,
+               (select md5(coalesce(string_agg(r::text, '|' order by r.id), '')) from refresh_tokens r) as tokens_md5`.execute(db)).rows[0]),
+      after: () => pollutionFree() ? [] : ['Object.prototype was polluted']
     }
+    const stats = new Stats()
+    await fuzzAll(t, ctx, operations, target, RUNS, stats)
+    t.comment(`in process (${backend}): ${stats.summary()}`)
+    assertCovered(t, stats, operations, RUNS)
+    t.ok(stats.rejected > 0 && stats.rejected < stats.total, 'both accepted and rejected requests were sent')
+    t.ok(pollutionFree(), 'Object.prototype is untouched')
+    t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200, 'still ready')
   })
-
-  t.test('a body sent to an operation that takes none: 415 or 400, now documented for it (was undocumented)', async (t) => {
-    const sent = { payload: 'x', headers: { ...user.auth, 'content-type': 'text/plain' } }
-    assertProblem(t, await contract.inject({ method: 'POST', url: '/api/auth/logout-all', ...sent }), 415, 'UNSUPPORTED_MEDIA_TYPE')
-    assertProblem(t, await contract.inject({ method: 'DELETE', url: `/api/users/${uuid}`, ...sent }), 415, 'UNSUPPORTED_MEDIA_TYPE')
-    assertProblem(t, await contract.inject({ method: 'DELETE', url: `/api/auth/sessions/${uuid}`, ...sent }), 415, 'UNSUPPORTED_MEDIA_TYPE')
-    const malformed = { payload: '{', headers: { ...user.auth, 'content-type': 'application/json' } }
-    assertProblem(t, await contract.inject({ method: 'POST', url: '/api/auth/logout-all', ...malformed }), 400, 'MALFORMED_JSON')
-    const huge = { payload: JSON.stringify({ x: 'x'.repeat(20_000) }), headers: { ...user.auth, 'content-type': 'application/json' } }
-    assertProblem(t, await contract.inject({ method: 'DELETE', url: `/api/auth/sessions/${uuid}`, ...huge }), 413, 'PAYLOAD_TOO_LARGE')
-  })
-
-  t.test('the answers above are all as documented', async (t) => {
-    t.same(contract.violations, [])
-  })
-})
-
-t.test('in process: every operation, every kind of token, hostile input', async (t) => {
-  const config = testConfig(ADMIN_ENV)
-  const app = await build(t, { env: ADMIN_ENV })
-  const doc = (await app.inject({ url: '/openapi.json' })).json<Document>()
-  t.same(doc, app.swagger(), 'the document served is the one the app generates')
-  const operations = operationsOf(doc)
-  const user = await signUp(app)
-  const victims = await Promise.all([0, 1, 2, 3, 4, 5].map(async () => await signUp(app)))
-  const adminLogin = await app.inject({ method: 'POST', url: '/api/auth/login', payload: ADMIN })
-  const admin = adminLogin.json<{ access_token: string }>().access_token
-  const ctx = await contextFor(doc, { user: user.token, admin }, victims, { id: user.id, secret: config.jwt.secret }, config.bodyLimit)
-
-  const db = app.database.db
-  const target: Target = {
-    send: async (req) => await app.inject({ method: req.method as 'GET', url: req.url, headers: req.headers, ...(req.body !== undefined && { payload: req.body }) }),
-    snapshot: async () => JSON.stringify((await sql`
-      select (select count(*) from users)::int as users,
-             (select md5(coalesce(string_agg(u::text, '|' order by u.id), '')) from users u) as users_md5,
-             (select count(*) from refresh_tokens)::int as tokens,
-             (select md5(coalesce(string_agg(r::text, '|' order by r.id), '')) from refresh_tokens r) as tokens_md5`.execute(db)).rows[0]),
-    after: () => pollutionFree() ? [] : ['Object.prototype was polluted']
-  }
-  const stats = new Stats()
-  await fuzzAll(t, ctx, operations, target, RUNS, stats)
-  t.comment(`in process (${backend}): ${stats.summary()}`)
-  assertCovered(t, stats, operations, RUNS)
-  t.ok(stats.rejected > 0 && stats.rejected < stats.total, 'both accepted and rejected requests were sent')
-  t.ok(pollutionFree(), 'Object.prototype is untouched')
-  t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200, 'still ready')
 })
 
 t.test('over HTTP, against the server process: every operation, every kind of token, hostile input', async (t) => {

@@ -282,7 +282,7 @@ export function valid (ctx: FuzzContext, schema: Schema): fc.Arbitrary<unknown> 
     case 'string': {
       if (s.format === 'uuid') return fc.oneof(fc.uuid(), fc.uuid().map((u) => u.toUpperCase()), ...ctx.knownIds.length > 0 ? [fc.constantFrom(...ctx.knownIds)] : [])
       if (s.pattern !== undefined) return fc.stringMatching(new RegExp(String(s.pattern))).filter((v) => v.length >= min && v.length <= max)
-      return fc.string({ minLength: min, maxLength: Math.min(max, 64), unit: 'grapheme' })
+      return fc.string({ minLength: min, maxLength: Math.max(min, Math.min(max, 64)), unit: 'grapheme' })
         .filter((v) => v.length >= min && v.length <= max)
     }
     case 'integer':

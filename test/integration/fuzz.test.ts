@@ -10,7 +10,7 @@
  *
  * CI runs a fixed seed and few runs. Environment:
  *   FUZZ_SEED       the seed (default 8008); `random` picks one, printed in the test output
- *   FUZZ_RUNS       requests per operation and kind of token, in process (default 25)
+ *   FUZZ_RUNS       requests per operation and kind of token, in process (default 20)
  *   FUZZ_HTTP_RUNS  the same, over HTTP to the server process (default 4)
  * A longer run:
  *   FUZZ_RUNS=5000 FUZZ_HTTP_RUNS=500 FUZZ_SEED=random npx tap --disable-coverage --timeout=0 test/integration/fuzz.test.ts
@@ -34,7 +34,7 @@ import { startServer } from '../processes.js'
 
 const DEFAULT_SEED = 8008
 const SEED = process.env.FUZZ_SEED === 'random' ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.FUZZ_SEED ?? DEFAULT_SEED)
-const RUNS = Number(process.env.FUZZ_RUNS ?? 25)
+const RUNS = Number(process.env.FUZZ_RUNS ?? 20)
 const HTTP_RUNS = Number(process.env.FUZZ_HTTP_RUNS ?? 4)
 t.comment(`fuzz: FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} FUZZ_HTTP_RUNS=${HTTP_RUNS} backend=${backend}`)
 

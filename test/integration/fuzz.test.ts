@@ -5,8 +5,9 @@
  * process. For every answer: no 5xx; every 4xx is application/problem+json with a code the source
  * defines; the answer matches the document for that operation and status; no password hash leaks;
  * a rejected request changed nothing in the database (users and refresh_tokens, compared by row
- * count and md5 of the ordered rows after every request); Object.prototype is not polluted; and
- * the server process is still up and serving at the end.
+ * count and md5 of the ordered rows after every request; over HTTP on PGlite, whose database lives
+ * inside the server process, what the admin export and the sessions listings show instead);
+ * Object.prototype is not polluted; and the server process is still up and serving at the end.
  *
  * CI runs a fixed seed and few runs. Environment:
  *   FUZZ_SEED       the seed (default 8008); `random` picks one, printed in the test output

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
 import authPlugin from './plugins/auth.js'
 import dbPlugin from './plugins/db.js'
-import errorsPlugin, { clientErrorHandler } from './plugins/errors.js'
+import errorsPlugin, { clientErrorHandler, frameworkErrorHandler } from './plugins/errors.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import loadSheddingPlugin from './plugins/load-shedding.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -52,6 +52,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     // 10 s headers timeout would really be up to 40 s: check often enough to honour the setting.
     http: { headersTimeout: config.http.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs / 2) },
     clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     // During the drain a request that reached an open connection is served (with Connection: close),
     // not refused: a client will not safely retry a POST elsewhere. SHUTDOWN_TIMEOUT_MS bounds it.
     return503OnClosing: false,

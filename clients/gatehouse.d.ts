@@ -330,7 +330,7 @@ export interface components {
             title: string;
             status: number;
             detail: string;
-            /** @description Stable machine-readable code: VALIDATION_FAILED, MALFORMED_JSON, INVALID_EMAIL, INVALID_CURSOR, CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS, UNAUTHORIZED, INVALID_CURRENT_PASSWORD, FORBIDDEN, NOT_FOUND, METHOD_NOT_ALLOWED, REQUEST_TIMEOUT, EMAIL_ALREADY_EXISTS, USERNAME_ALREADY_EXISTS, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_ERROR, SERVICE_UNAVAILABLE, INVALID_REFRESH_TOKEN, WEAK_PASSWORD, HEADERS_TOO_LARGE */
+            /** @description Stable machine-readable code: VALIDATION_FAILED, MALFORMED_JSON, BAD_REQUEST, INVALID_EMAIL, INVALID_CURSOR, CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS, UNAUTHORIZED, INVALID_CURRENT_PASSWORD, FORBIDDEN, NOT_FOUND, METHOD_NOT_ALLOWED, REQUEST_TIMEOUT, EMAIL_ALREADY_EXISTS, USERNAME_ALREADY_EXISTS, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_ERROR, SERVICE_UNAVAILABLE, INVALID_REFRESH_TOKEN, WEAK_PASSWORD, HEADERS_TOO_LARGE */
             code: string;
             /** @description Identifies this occurrence: the request id, as in the x-request-id header */
             instance: string;
@@ -762,6 +762,24 @@ export interface operations {
             };
             /** @description No such resource */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1398,8 +1416,35 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The request is malformed or a field is invalid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Missing, invalid or expired bearer token, or wrong credentials */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1498,6 +1543,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Session id, as listed by GET /api/auth/sessions */
                 id: string;
             };
             cookie?: never;
@@ -1531,6 +1577,24 @@ export interface operations {
             };
             /** @description No such resource */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -10,7 +10,7 @@ type FieldError = NonNullable<ProblemBody['errors']>[number]
 interface ValidationIssue { instancePath: string, keyword: string, message: string, params: Record<string, unknown> }
 
 // Codes for errors Fastify itself raises, by status; anything else of that status gets the generic code.
-const CODE_BY_STATUS: Record<number, string> = {
+const BY_STATUS = {
   400: 'BAD_REQUEST',
   401: 'UNAUTHORIZED',
   403: 'FORBIDDEN',
@@ -22,7 +22,12 @@ const CODE_BY_STATUS: Record<number, string> = {
   431: 'HEADERS_TOO_LARGE',
   429: 'TOO_MANY_REQUESTS',
   503: 'SERVICE_UNAVAILABLE'
-}
+} as const
+const CODE_BY_STATUS: Record<number, string | undefined> = BY_STATUS
+// The codes the handler gives of its own, beside the domain errors' (services/errors.ts) and CODE_BY_STATUS.
+const CODES = { validation: 'VALIDATION_FAILED', malformed: 'MALFORMED_JSON', internal: 'INTERNAL_ERROR', fallback: 'BAD_REQUEST' } as const
+/** Every code this plugin can put in a problem; with the domain errors' codes, the whole set clients may see. */
+export const HANDLER_PROBLEM_CODES: readonly string[] = [...new Set([...Object.values(BY_STATUS), ...Object.values(CODES)])]
 const MALFORMED_BODY = new Set(['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY_JSON_BODY', 'FST_ERR_CTP_INVALID_CONTENT_LENGTH'])
 
 function fieldErrors (issues: ValidationIssue[], location: string): FieldError[] {
@@ -43,12 +48,12 @@ function toProblem (error: FastifyError): Omit<ProblemBody, 'instance' | 'type' 
   }
   if (error.validation !== undefined) {
     const errors = fieldErrors(error.validation as ValidationIssue[], String(error.validationContext))
-    return { status: 400, code: 'VALIDATION_FAILED', detail: 'The request has invalid fields', errors }
+    return { status: 400, code: CODES.validation, detail: 'The request has invalid fields', errors }
   }
   const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
-  if (MALFORMED_BODY.has(error.code)) return { status: 400, code: 'MALFORMED_JSON', detail: 'The body is not valid JSON' }
-  if (status >= 500 && status !== 503) return { status, code: 'INTERNAL_ERROR', detail: 'The service failed to handle this request' }
-  return { status, code: CODE_BY_STATUS[status] ?? 'BAD_REQUEST', detail: error.message }
+  if (MALFORMED_BODY.has(error.code)) return { status: 400, code: CODES.malformed, detail: 'The body is not valid JSON' }
+  if (status >= 500 && status !== 503) return { status, code: CODES.internal, detail: 'The service failed to handle this request' }
+  return { status, code: CODE_BY_STATUS[status] ?? CODES.fallback, detail: error.message }
 }
 
 const slug = (code: string): string => code.toLowerCase().replaceAll('_', '-')
@@ -73,8 +78,8 @@ export function sendProblem (request: FastifyRequest, reply: FastifyReply, p: Om
 export function clientErrorHandler (this: { log: { debug: (obj: object, msg: string) => void } }, err: Error & { code?: string }, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   const [status, code] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-    ? [408, 'REQUEST_TIMEOUT']
-    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'HEADERS_TOO_LARGE'] : [400, 'BAD_REQUEST']
+    ? [408, BY_STATUS[408]]
+    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, BY_STATUS[431]] : [400, CODES.fallback]
   this.log.debug({ err: err.message, code: err.code }, 'client error')
   if (socket.writable) {
     const body = JSON.stringify({
@@ -88,6 +93,17 @@ export function clientErrorHandler (this: { log: { debug: (obj: object, msg: str
     socket.write(`HTTP/1.1 ${status} ${String(STATUS_CODES[status])}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
   socket.destroy()
+}
+
+/**
+ * Errors the router raises before any route or hook runs (Fastify's frameworkErrors): a path that is
+ * not validly percent-encoded (/api/users/%zz), or a path parameter longer than maxParamLength.
+ * Fastify would answer those as plain JSON with its own codes; here they are problems like the rest.
+ */
+export async function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  reply.header('x-request-id', request.id)
+  const detail = error.code === 'FST_ERR_BAD_URL' ? 'The URL is not validly percent-encoded' : 'A path parameter is longer than any valid value'
+  return await sendProblem(request, reply, { status: 400, code: CODES.fallback, detail })
 }
 
 /** One error handler for the whole app: every failure leaves as application/problem+json (RFC 9457). */
@@ -109,6 +125,6 @@ export default fp(async function errors (app) {
   })
 
   app.setNotFoundHandler(async (request, reply) => {
-    return await sendProblem(request, reply, { status: 404, code: 'NOT_FOUND', detail: `No route for ${request.method} ${request.url.replace(/\?.*$/s, '')}` })
+    return await sendProblem(request, reply, { status: 404, code: BY_STATUS[404], detail: `No route for ${request.method} ${request.url.replace(/\?.*$/s, '')}` })
   })
 }, { name: 'errors' })

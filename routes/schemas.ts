@@ -4,7 +4,8 @@ import { ROLES } from '../db/schema.js'
 /** Shared pieces of the API contract; each becomes a component of the OpenAPI document. */
 
 // format: 'uuid' alone also accepts 'urn:uuid:…', which PostgreSQL refuses (a 500); the pattern pins the plain form.
-export const Id = Type.String({ format: 'uuid', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$', description: 'User id (UUIDv7)' })
+export const PLAIN_UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+export const Id = Type.String({ format: 'uuid', pattern: PLAIN_UUID, description: 'User id (UUIDv7)' })
 export const IdParams = Type.Object({ id: Id })
 
 export const Email = Type.String({
@@ -42,7 +43,7 @@ export const Problem = Type.Object({
   status: Type.Integer({ minimum: 400, maximum: 599 }),
   detail: Type.String(),
   code: Type.String({
-    description: 'Stable machine-readable code: VALIDATION_FAILED, MALFORMED_JSON, INVALID_EMAIL, INVALID_CURSOR, ' +
+    description: 'Stable machine-readable code: VALIDATION_FAILED, MALFORMED_JSON, BAD_REQUEST, INVALID_EMAIL, INVALID_CURSOR, ' +
       'CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS, UNAUTHORIZED, INVALID_CURRENT_PASSWORD, FORBIDDEN, NOT_FOUND, ' +
       'METHOD_NOT_ALLOWED, REQUEST_TIMEOUT, EMAIL_ALREADY_EXISTS, USERNAME_ALREADY_EXISTS, PAYLOAD_TOO_LARGE, ' +
       'UNSUPPORTED_MEDIA_TYPE, TOO_MANY_REQUESTS, INTERNAL_ERROR, SERVICE_UNAVAILABLE, INVALID_REFRESH_TOKEN, WEAK_PASSWORD, ' +
@@ -74,6 +75,8 @@ type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS
 /**
  * Error responses for a route: problem+json bodies for each status named, plus the two any route
  * can give (500, and 503 from load shedding or a database outage). Routes that take input name 400.
+ * A POST, PATCH or DELETE route parses whatever body is sent, even without a body schema of its own,
+ * so it names 400 (malformed JSON), 413 and 415 as well.
  */
 export function problems (...statuses: ErrorStatus[]): Record<number, TSchema> {
   const all = [...new Set<ErrorStatus>([...statuses, 500, 503])].sort()

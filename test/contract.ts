@@ -15,6 +15,9 @@ export interface OpenApiDocument { paths: Record<string, Record<string, Operatio
 
 export interface Violation { request: string, status: number, problem: string }
 
+/** What check() reads of a response: an inject() answer, or one read off a real socket. */
+export type Answer = Pick<LightMyRequestResponse, 'statusCode' | 'headers' | 'rawPayload' | 'body'>
+
 const DOC_ID = 'openapi.json'
 const pointer = (...segments: string[]): string =>
   segments.map((s) => `/${encodeURIComponent(s.replaceAll('~', '~0').replaceAll('/', '~1'))}`).join('')
@@ -29,9 +32,10 @@ export class ContractChecker {
   readonly #routes: Array<{ method: string, path: string, pattern: RegExp, operation: Operation }>
 
   readonly doc: OpenApiDocument
-  readonly app: FastifyInstance
+  readonly app: FastifyInstance | undefined
 
-  constructor (doc: OpenApiDocument, app: FastifyInstance) {
+  /** Without an app, only check() is available (for answers from a server process). */
+  constructor (doc: OpenApiDocument, app?: FastifyInstance) {
     this.doc = doc
     this.app = app
     addFormats.default(this.#ajv)
@@ -48,12 +52,12 @@ export class ContractChecker {
 
   /** app.inject, then the response is checked; violations are collected, not thrown. */
   async inject (options: InjectOptions & { method: string, url: string }): Promise<LightMyRequestResponse> {
-    const res = await this.app.inject(options)
+    const res = await (this.app as FastifyInstance).inject(options)
     this.check(options.method, options.url, res)
     return res
   }
 
-  check (method: string, url: string, res: LightMyRequestResponse): void {
+  check (method: string, url: string, res: Answer): void {
     const request = `${method} ${url}`
     const status = res.statusCode
     const fail = (problem: string): void => { this.violations.push({ request, status, problem }) }

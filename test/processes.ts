@@ -45,7 +45,7 @@ export async function listening (child: ChildProcess): Promise<string> {
  * Starts server.ts on a free port, on a fresh database (PostgreSQL when DATABASE_URL is set,
  * in-memory PGlite otherwise); killed at teardown if the test has not stopped it.
  */
-export async function startServer (t: Test, env: Record<string, string> = {}): Promise<{ child: ChildProcess, base: string, exited: ReturnType<typeof collect> }> {
+export async function startServer (t: Test, env: Record<string, string> = {}): Promise<{ child: ChildProcess, base: string, exited: ReturnType<typeof collect>, databaseUrl: string | undefined }> {
   const url = await freshDatabaseUrl(t)
   const child = run('server.ts', {
     PORT: '0',
@@ -57,7 +57,7 @@ export async function startServer (t: Test, env: Record<string, string> = {}): P
   })
   const exited = collect(child)
   t.teardown(() => { child.kill('SIGKILL') })
-  return { child, base: await listening(child), exited }
+  return { child, base: await listening(child), exited, databaseUrl: url }
 }
 
 /** POSTs JSON to the server. */

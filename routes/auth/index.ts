@@ -4,7 +4,7 @@ import { Type } from 'typebox'
 import { InvalidCredentialsError } from '../../services/errors.js'
 import type { SessionSummary } from '../../services/ports.js'
 import type { ClientInfo } from '../../services/session-service.js'
-import { bearerAuth, Email, noAuth, problems, UserRef } from '../schemas.js'
+import { bearerAuth, Email, noAuth, PLAIN_UUID, problems, UserRef } from '../schemas.js'
 
 const LoginBody = Type.Object({
   email: Email,
@@ -116,7 +116,7 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'End every session of the current user',
         description: 'Every refresh token of the user stops working, this one\'s included. Access tokens stay valid until they expire.',
         security: bearerAuth,
-        response: { 204: Type.Null({ description: 'Every session ended' }), ...problems(401) }
+        response: { 204: Type.Null({ description: 'Every session ended' }), ...problems(400, 401, 413, 415) }
       }
     }, async (request, reply) => {
       await app.sessions.logoutAll(request.actor.id)
@@ -141,8 +141,9 @@ const auth: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'End one of the current user\'s sessions',
         description: 'A session that is not yours, or has already ended, is 404. Access tokens from it stay valid until they expire.',
         security: bearerAuth,
-        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
-        response: { 204: Type.Null({ description: 'Session ended' }), ...problems(400, 401, 404) }
+        // A plain UUID: 'urn:uuid:…' passes format uuid but not PostgreSQL's uuid type (it was a 500).
+        params: Type.Object({ id: Type.String({ format: 'uuid', pattern: PLAIN_UUID, description: 'Session id, as listed by GET /api/auth/sessions' }) }),
+        response: { 204: Type.Null({ description: 'Session ended' }), ...problems(400, 401, 404, 413, 415) }
       }
     }, async (request, reply) => {
       await app.sessions.revoke(request.actor.id, request.params.id)

@@ -110,7 +110,7 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
         description: 'Also ends every session of that user. Access tokens already issued stay valid until they expire.',
         security: bearerAuth,
         params: IdParams,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...problems(400, 401, 403, 404) }
+        response: { 204: Type.Null({ description: 'Deleted' }), ...problems(400, 401, 403, 404, 413, 415) }
       }
     }, async (request, reply) => {
       await app.users.delete(request.actor, request.params.id)

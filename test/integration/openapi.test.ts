@@ -36,8 +36,9 @@ t.test('the OpenAPI document', async (t) => {
       t.type(op.operationId, 'string', `${name} has an operationId`)
       // Probes answer their own JSON (readiness: 503 with the failed checks), never problem+json.
       if (name.startsWith('GET /health')) continue
-      // 400 exactly where there is input to refuse.
-      const takesInput = op.requestBody !== undefined || (op.parameters?.length ?? 0) > 0
+      // 400 exactly where there is input to refuse: a body (any POST, PATCH or DELETE is sent one
+      // and parses it, schema or not: malformed JSON is a 400 there too), or parameters.
+      const takesInput = op.requestBody !== undefined || (op.parameters?.length ?? 0) > 0 || /^(POST|PATCH|DELETE) /.test(name)
       t.equal(op.responses['400'] !== undefined, takesInput, `${name} documents 400 if and only if it takes input`)
       for (const status of [...(takesInput ? ['400'] : []), '500', '503']) {
         t.ok(op.responses[status]?.content?.['application/problem+json'], `${name} documents ${status} as problem+json`)

@@ -20,6 +20,12 @@ t.test('cursors', async (t) => {
     t.match(encodeCursor(position), /^[A-Za-z0-9_-]+$/)
   })
 
+  t.test('accept the first and last times PostgreSQL and JavaScript share, and a leap day', async (t) => {
+    for (const createdAt of ['0001-01-01T00:00:00.000000Z', '9999-12-31T23:59:59.999999Z', '2024-02-29T12:00:00.000000Z']) {
+      t.same(decodeCursor(encodeCursor({ createdAt, id: POSITION.id })), { createdAt, id: POSITION.id })
+    }
+  })
+
   t.test('accept an upper-case id', async (t) => {
     const upper = { ...POSITION, id: POSITION.id.toUpperCase() }
     t.same(decodeCursor(encodeCursor(upper)), upper)
@@ -39,7 +45,13 @@ t.test('cursors', async (t) => {
     ['a numeric id', cursorOf([POSITION.createdAt, 42])],
     ['an id that is not a UUID', cursorOf([POSITION.createdAt, 'user-42'])],
     ['a UUID without dashes', cursorOf([POSITION.createdAt, POSITION.id.replaceAll('-', '')])],
-    ['the fields in the wrong order', cursorOf([POSITION.id, POSITION.createdAt])]
+    ['the fields in the wrong order', cursorOf([POSITION.id, POSITION.createdAt])],
+    // Found by the fuzzer (test/integration/fuzz.test.ts): the right shape, but no such time; PostgreSQL refused them (a 500).
+    ['a timestamp with all zeros', cursorOf(['0000-00-00T00:00:00.000000Z', POSITION.id])],
+    ['a timestamp in month 13', cursorOf(['2024-13-01T00:00:00.000000Z', POSITION.id])],
+    ['a timestamp on February 30', cursorOf(['2024-02-30T00:00:00.000000Z', POSITION.id])],
+    ['a timestamp at hour 24', cursorOf(['2024-01-01T24:00:00.000000Z', POSITION.id])],
+    ['a timestamp in year 0', cursorOf(['0000-01-01T00:00:00.000000Z', POSITION.id])]
   ]
   for (const [what, cursor] of rejected) {
     t.test(`reject ${what}`, async (t) => {

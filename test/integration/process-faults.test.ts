@@ -10,6 +10,9 @@
  *   password change is there when a new server starts on the same database, an unacknowledged
  *   change is all or nothing, migrations run again as a no-op, and the new server serves.
  *
+ * - A password change is all or nothing: the new password and the end of the old sessions commit
+ *   together, so a fault between them (a kill, a lost connection) cannot leave one without the other.
+ *
  * PGlite and SIGKILL: PGlite starts PostgreSQL with fsync off (-F) and its Node filesystem has no
  * fsync at all (electric-sql/pglite#1107), but it writes the WAL to the data directory with plain
  * write() calls at commit. A killed process therefore loses nothing the kernel already holds: the
@@ -19,7 +22,8 @@
 import { randomUUID } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import t, { type Test } from 'tap'
-import { ADMIN, ADMIN_ENV, freshDatabaseUrl, newUser } from '../helper.js'
+import { sql } from 'kysely'
+import { ADMIN, ADMIN_ENV, build, freshDatabaseUrl, newUser, signUp } from '../helper.js'
 import { collect, listening, postJson, run } from '../processes.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -255,4 +259,28 @@ t.test('SIGKILL under a load of signups and password changes loses no acknowledg
   t.match(before, /"migration":"0001-create-users","status":"Success"/, 'the first server migrated the new database')
   t.notMatch(after, /"msg":"migration"/, 'the second found every migration applied: no migration ran twice')
   t.match(after, /"msg":"database ready"/)
+})
+
+t.test('a fault while a password change ends the sessions undoes the change: never a new password with the old sessions', async (t) => {
+  const app = await build(t)
+  const ada = await signUp(app)
+  const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: ada.email, password: ada.password } })
+  const { refresh_token: refreshToken } = login.json<{ refresh_token: string }>()
+  // A stand-in for the process dying or the connection dropping after the password was written:
+  // ending the sessions fails.
+  await sql`create function gatehouse_test_fail() returns trigger language plpgsql as $$ begin raise exception 'injected fault'; end $$`.execute(app.database.db)
+  await sql`create trigger gatehouse_test_fail before update on refresh_tokens for each row execute function gatehouse_test_fail()`.execute(app.database.db)
+  const change = await app.inject({ method: 'PATCH', url: `/api/users/${ada.id}`, headers: ada.auth, payload: { password: 'a-brand-new-password', current_password: ada.password } })
+  t.equal(change.statusCode, 500, 'the change is reported as failed')
+  await sql`drop trigger gatehouse_test_fail on refresh_tokens`.execute(app.database.db)
+
+  const withOld = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: ada.email, password: ada.password } })
+  t.equal(withOld.statusCode, 200, 'the old password still works: the change was rolled back')
+  const withNew = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: ada.email, password: 'a-brand-new-password' } })
+  t.equal(withNew.statusCode, 401, 'the new one does not')
+  t.equal((await app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refresh_token: refreshToken } })).statusCode, 200, 'and the session is intact, as it should be with the old password')
+
+  const again = await app.inject({ method: 'PATCH', url: `/api/users/${ada.id}`, headers: ada.auth, payload: { password: 'a-brand-new-password', current_password: ada.password } })
+  t.equal(again.statusCode, 200, 'without the fault the change succeeds')
+  t.equal((await app.inject({ method: 'POST', url: '/api/auth/refresh', payload: { refresh_token: refreshToken } })).statusCode, 401, 'and ends the session')
 })

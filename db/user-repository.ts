@@ -21,9 +21,19 @@ export function createUserRepository (db: Kysely<Database>): UserRepository {
     findByEmail: async (email) => await translated(byEmail(email)),
     // One round trip for any number of ids (`id = any($1)` uses the primary key), never one query per id.
     findByIds: async (ids) => await translated(users().where('id', '=', sql<string>`any(${ids}::uuid[])`).execute()),
-    update: async (id, patch) => await translated(
-      db.updateTable('users').set(patch).where('id', '=', id).returningAll().executeTakeFirst()
-    ),
+    update: async (id, patch, options = {}) => {
+      const { endSessionsAt } = options
+      const updateUser = async (trx: Kysely<Database>) => await trx.updateTable('users').set(patch).where('id', '=', id).returningAll().executeTakeFirst()
+      if (endSessionsAt === undefined) return await translated(updateUser(db))
+      return await translated(db.transaction().execute(async (trx) => {
+        const row = await updateUser(trx)
+        if (row !== undefined) {
+          await trx.updateTable('refresh_tokens').set({ revoked_at: endSessionsAt })
+            .where('user_id', '=', id).where('revoked_at', 'is', null).execute()
+        }
+        return row
+      }))
+    },
     delete: async (id) => {
       const deleted = await translated(db.deleteFrom('users').where('id', '=', id).returning('id').executeTakeFirst())
       return deleted !== undefined

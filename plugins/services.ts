@@ -23,7 +23,7 @@ export interface ServicesOptions {
 
 /** Wires the domain services to the repositories and the signer, and creates the first admin if configured. */
 export default fp<ServicesOptions>(async function services (app, { config, hasher = createArgon2Hasher() }) {
-  const users = createUserService(app.userRepository, limitHashing(hasher, config.passwordHashing), app.refreshTokenRepository)
+  const users = createUserService(app.userRepository, limitHashing(hasher, config.passwordHashing))
   const tokens = createTokenService((claims) => app.jwt.sign(claims), config.jwt.accessTokenTtlSeconds)
   app.decorate('users', users)
   app.decorate('tokens', tokens)

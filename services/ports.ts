@@ -34,7 +34,11 @@ export interface UserRepository {
   create: (user: NewUserRow) => Promise<UserRow>
   findById: (id: string) => Promise<UserRow | undefined>
   findByEmail: (email: string) => Promise<UserRow | undefined>
-  update: (id: string, patch: UserRowPatch) => Promise<UserRow | undefined>
+  /**
+   * With `endSessionsAt`, every refresh token of the user is revoked in the same transaction: a
+   * password change and the end of the sessions the old password opened commit together or not at all.
+   */
+  update: (id: string, patch: UserRowPatch, options?: { endSessionsAt?: Date }) => Promise<UserRow | undefined>
   delete: (id: string) => Promise<boolean>
   list: (limit: number, after: KeysetPosition | undefined) => Promise<UserPage>
   /** The same pages as `list`, of public fields only, timestamps as text. */

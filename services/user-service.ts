@@ -8,7 +8,7 @@ import {
   InvalidCurrentPasswordError, NotFoundError, UnauthorizedError, UsernameAlreadyExistsError
 } from './errors.js'
 import { assertAcceptablePassword } from './password-policy.js'
-import type { KeysetPosition, PasswordHasher, PublicUserRecord, RefreshTokenRepository, UserRepository } from './ports.js'
+import type { KeysetPosition, PasswordHasher, PublicUserRecord, UserRepository } from './ports.js'
 
 /** A user as the outside world sees it: never the password hash. */
 export interface User {
@@ -81,10 +81,7 @@ function assertSelfOrAdmin (actor: Actor, id: string): void {
   if (actor.id !== id && !isAdmin(actor)) throw new ForbiddenError('You may only act on your own account')
 }
 
-/** Sessions end when their user's password changes; the default is for callers without sessions (tests, tools). */
-const NO_SESSIONS: Pick<RefreshTokenRepository, 'revokeAllForUser'> = { revokeAllForUser: async () => {} }
-
-export function createUserService (repo: UserRepository, hasher: PasswordHasher, sessions = NO_SESSIONS) {
+export function createUserService (repo: UserRepository, hasher: PasswordHasher) {
   // Verifying against a real hash when the email is unknown makes both failures cost the same,
   // so response times do not reveal which emails have accounts. Made once, on first need.
   let dummyHash: Promise<string> | undefined
@@ -203,10 +200,10 @@ export function createUserService (repo: UserRepository, hasher: PasswordHasher,
         patch.password_hash = await hasher.hash(changes.password)
       }
       patch.updated_at = new Date()
-      const row = await repo.update(id, patch)
+      // A new password ends every session, in the same transaction: whoever knew the old one must sign
+      // in again, and a crash or a lost connection cannot leave the new password with the old sessions.
+      const row = await repo.update(id, patch, changes.password !== undefined ? { endSessionsAt: new Date() } : {})
       if (row === undefined) throw new NotFoundError()
-      // A new password ends every session: whoever knew the old one must sign in again.
-      if (changes.password !== undefined) await sessions.revokeAllForUser(id, new Date())
       return toUser(row)
     },
 

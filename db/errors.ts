@@ -10,7 +10,7 @@ const UNAVAILABLE_SQLSTATE = /^(08|53|57|40001|40P01)/
 const SOCKET_ERROR = /^E[A-Z]+$/
 // node-postgres's pool giving up waiting for a free connection, and dropped connections.
 // A prepared statement gone stale under a migration: its connection is replaced, so a retry works.
-const UNAVAILABLE_MESSAGE = /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|ECONNRESET|EPIPE|cached plan must not change result type/i
+const UNAVAILABLE_MESSAGE = /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|ECONNRESET|EPIPE|not queryable|Query read timeout|cached plan must not change result type/i
 
 const UNIQUE_CONSTRAINT_ERRORS: Record<string, new () => Error> = {
   users_email_key: EmailAlreadyExistsError,

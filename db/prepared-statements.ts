@@ -1,6 +1,12 @@
 import type { PostgresPool, PostgresPoolClient } from 'kysely'
 import type pg from 'pg'
 
+/** A pool handing out node-postgres clients: pg.Pool itself, or one wrapped by guardedPool. */
+export interface ClientPool {
+  connect: () => Promise<pg.PoolClient>
+  end: () => Promise<void>
+}
+
 // PostgreSQL's answer when a prepared statement's result columns changed under it (a migration
 // added a column that a `select *` returns): the statement must be prepared again.
 const STALE_PLAN = /cached plan must not change result type/
@@ -15,7 +21,7 @@ const STALE_PLAN = /cached plan must not change result type/
  * variants cannot grow every connection's statement cache without bound. A connection whose
  * statement went stale (see STALE_PLAN) is closed when released: its replacement prepares afresh.
  */
-export function preparingPool (pool: pg.Pool, maxStatements = 1000): PostgresPool {
+export function preparingPool (pool: ClientPool, maxStatements = 1000): PostgresPool {
   const names = new Map<string, string>()
   const nameOf = (sql: string): string | undefined => {
     let name = names.get(sql)

@@ -17,7 +17,8 @@ declare module 'fastify' {
 
 /** Opens the database (PostgreSQL pool or embedded PGlite), migrates it if configured, closes it on shutdown. */
 export default fp<{ config: Config['database'], observeQuery?: QueryObserver | undefined }>(async function db (app, { config, observeQuery }) {
-  const handle = await openDatabase(config, (err) => { app.log.error({ err }, 'idle database client failed') }, observeQuery)
+  // The message and SQLSTATE only: the error carries the whole pg client object.
+  const handle = await openDatabase(config, (err) => { app.log.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'database connection lost') }, observeQuery)
   if (config.migrateOnStart) {
     try {
       const results = await migrateToLatest(handle.db)

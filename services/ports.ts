@@ -62,9 +62,14 @@ export interface SessionSummary {
   ip: string | null
 }
 
-/** Storage of refresh tokens (by hash only). Every method is a single atomic statement. */
+/** Storage of refresh tokens (by hash only). Every method is atomic. */
 export interface RefreshTokenRepository {
-  create: (token: NewRefreshTokenRow) => Promise<void>
+  /**
+   * Stores a new token, unless its user is gone or (with `parentId`, for a rotation) the token it
+   * replaces has been revoked meanwhile: false then. Atomic with respect to every revocation, so a
+   * revocation never misses a token issued concurrently.
+   */
+  create: (token: NewRefreshTokenRow, parentId?: string) => Promise<boolean>
   /**
    * Marks a live token (unused, unrevoked, unexpired at `now`) as used and returns it; undefined
    * when no such token exists, so exactly one of several concurrent callers wins.

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
-import { InvalidRefreshTokenError, NotFoundError } from './errors.js'
+import { InvalidCredentialsError, InvalidRefreshTokenError, NotFoundError } from './errors.js'
 import type { RefreshTokenRepository, SessionSummary, UserRepository } from './ports.js'
 import type { AccessToken, TokenService } from './token-service.js'
 
@@ -48,10 +48,15 @@ export function createSessionService (options: SessionServiceOptions) {
   const { refreshTokens, users, accessTokens, refreshTtlSeconds, reuseGraceSeconds, onReuse } = options
   const now = options.now ?? (() => new Date())
 
-  async function issue (user: { id: string, role: 'user' | 'admin' }, familyId: string, client: ClientInfo): Promise<SessionTokens> {
+  /**
+   * A new token in `familyId`: the family's first (a login) or the replacement of `parentId`.
+   * Refused when the user was deleted, or the parent revoked (reuse, logout, a password change),
+   * while the request was in flight.
+   */
+  async function issue (user: { id: string, role: 'user' | 'admin' }, familyId: string, client: ClientInfo, parentId?: string): Promise<SessionTokens> {
     const refreshToken = randomBytes(32).toString('base64url')
     const issuedAt = now()
-    await refreshTokens.create({
+    const created = await refreshTokens.create({
       id: uuidv7(),
       family_id: familyId,
       user_id: user.id,
@@ -60,15 +65,16 @@ export function createSessionService (options: SessionServiceOptions) {
       expires_at: new Date(issuedAt.getTime() + refreshTtlSeconds * 1000),
       user_agent: clip(client.userAgent),
       ip: clip(client.ip)
-    })
+    }, parentId)
+    if (!created) throw parentId === undefined ? new InvalidCredentialsError() : new InvalidRefreshTokenError()
     return { ...accessTokens.issueAccessToken(user), refresh_token: refreshToken, refresh_expires_in: refreshTtlSeconds }
   }
 
-  async function issueFor (userId: string, familyId: string, client: ClientInfo): Promise<SessionTokens> {
+  async function issueFor (parent: { id: string, user_id: string, family_id: string }, client: ClientInfo): Promise<SessionTokens> {
     // The role comes from the database, so a promotion or demotion takes effect at the next refresh.
-    const user = await users.findById(userId)
+    const user = await users.findById(parent.user_id)
     if (user === undefined) throw new InvalidRefreshTokenError()
-    return await issue(user, familyId, client)
+    return await issue(user, parent.family_id, client, parent.id)
   }
 
   return {
@@ -80,14 +86,14 @@ export function createSessionService (options: SessionServiceOptions) {
       const hash = hashToken(refreshToken)
       const at = now()
       const consumed = await refreshTokens.consume(hash, at)
-      if (consumed !== undefined) return await issueFor(consumed.user_id, consumed.family_id, client)
+      if (consumed !== undefined) return await issueFor(consumed, client)
 
       const known = await refreshTokens.findByHash(hash)
       if (known?.used_at == null || known.revoked_at !== null || known.expires_at <= at) throw new InvalidRefreshTokenError()
       // A zero window means none: a concurrent second use whose clock read came a moment before the
       // winner's (a negative gap) must not slip through as a "race".
       if (reuseGraceSeconds > 0 && at.getTime() - known.used_at.getTime() <= reuseGraceSeconds * 1000) {
-        return await issueFor(known.user_id, known.family_id, client)
+        return await issueFor(known, client)
       }
       await refreshTokens.revokeFamily(known.family_id, at)
       onReuse({ userId: known.user_id, familyId: known.family_id, tokenId: known.id, client })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { NewRefreshTokenRow, RefreshTokenRow } from '../../db/schema.js'
-import { InvalidRefreshTokenError, NotFoundError } from '../../services/errors.js'
+import { InvalidCredentialsError, InvalidRefreshTokenError, NotFoundError } from '../../services/errors.js'
 import type { RefreshTokenRepository } from '../../services/ports.js'
 import { createSessionService, type ReuseEvent } from '../../services/session-service.js'
 import { createTokenService } from '../../services/token-service.js'
@@ -9,8 +9,13 @@ import { an, FakeUserRepository } from '../fakes.js'
 /** Refresh tokens in memory, with the same single-statement semantics as the SQL repository. */
 class FakeRefreshTokens implements RefreshTokenRepository {
   readonly rows: RefreshTokenRow[] = []
-  async create (token: NewRefreshTokenRow) {
+  /** Stands in for the user being deleted while a request is in flight. */
+  userGone = false
+  async create (token: NewRefreshTokenRow, parentId?: string) {
+    if (this.userGone) return false
+    if (parentId !== undefined && this.rows.find((r) => r.id === parentId)?.revoked_at !== null) return false
     this.rows.push({ used_at: null, revoked_at: null, user_agent: null, ip: null, created_at: new Date(), ...token } as RefreshTokenRow)
+    return true
   }
 
   async consume (hash: string, now: Date) {
@@ -109,6 +114,29 @@ t.test('a token whose user is gone is refused', async (t) => {
   const { refresh_token: token } = await sessions.start(user, client)
   await users.delete(user.id)
   await t.rejects(sessions.refresh(token, client), an(InvalidRefreshTokenError))
+})
+
+t.test('a user deleted while a login or refresh is in flight gets no token: invalid credentials, invalid refresh token', async (t) => {
+  const { sessions, user, refreshTokens } = await setup()
+  const { refresh_token: token } = await sessions.start(user, client)
+  refreshTokens.userGone = true
+  await t.rejects(sessions.start(user, client), an(InvalidCredentialsError))
+  await t.rejects(sessions.refresh(token, client), an(InvalidRefreshTokenError))
+  t.equal(refreshTokens.rows.length, 1, 'nothing was issued')
+})
+
+t.test('a rotation whose parent was revoked meanwhile (password change, logout-all) issues nothing', async (t) => {
+  const { sessions, user, refreshTokens } = await setup()
+  const { refresh_token: token } = await sessions.start(user, client)
+  // The revocation lands between the consume and the new token's insert.
+  const consume = refreshTokens.consume.bind(refreshTokens)
+  refreshTokens.consume = async (hash, now) => {
+    const row = await consume(hash, now)
+    await refreshTokens.revokeAllForUser(user.id, now)
+    return row
+  }
+  await t.rejects(sessions.refresh(token, client), an(InvalidRefreshTokenError))
+  t.equal(refreshTokens.rows.length, 1, 'nothing was issued')
 })
 
 t.test('revoking a session that is not the user\'s is NotFound', async (t) => {

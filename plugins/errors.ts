@@ -4,6 +4,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Problem, type ProblemBody } from '../routes/schemas.js'
 import { DomainError, TooManyRequestsError } from '../services/errors.js'
+import { SECURITY_HEADERS } from './security.js'
 
 type FieldError = NonNullable<ProblemBody['errors']>[number]
 // Ajv's error objects; with Ajv's default options every one has a message.
@@ -98,10 +99,11 @@ export function clientErrorHandler (this: { log: { debug: (obj: object, msg: str
 /**
  * Errors the router raises before any route or hook runs (Fastify's frameworkErrors): a path that is
  * not validly percent-encoded (/api/users/%zz), or a path parameter longer than maxParamLength.
- * Fastify would answer those as plain JSON with its own codes; here they are problems like the rest.
+ * Fastify would answer those as plain JSON with its own codes; here they are problems like the rest,
+ * with the headers every answer carries (no onRequest hook runs for them).
  */
 export async function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  reply.header('x-request-id', request.id)
+  reply.headers(SECURITY_HEADERS).header('x-request-id', request.id)
   const detail = error.code === 'FST_ERR_BAD_URL' ? 'The URL is not validly percent-encoded' : 'A path parameter is longer than any valid value'
   return await sendProblem(request, reply, { status: 400, code: CODES.fallback, detail })
 }

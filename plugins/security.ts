@@ -19,12 +19,16 @@ export function helmetHeaders (options: Readonly<HelmetOptions> = {}): Record<st
   return headers
 }
 
+/**
+ * The headers of every response. The API serves JSON only, so helmet's strict defaults fit; the
+ * /docs page sets its own CSP. Exported for the answers that no hook sees (frameworkErrorHandler).
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(helmetHeaders())
+
 /** Security headers on every response, and CORS only for the configured origins. */
 export default fp<{ corsOrigins: string[] }>(async function security (app, { corsOrigins }) {
-  // The API serves JSON only, so helmet's strict defaults fit; the /docs page sets its own CSP.
-  const headers = helmetHeaders()
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(headers).header('x-request-id', request.id)
+    reply.headers(SECURITY_HEADERS).header('x-request-id', request.id)
     done()
   })
   // Without allowed origins there is nothing for CORS to answer: a browser's cross-origin request

@@ -9,13 +9,23 @@ import { testConfig } from '../helper.js'
 
 // Both backends in every run, whichever one DATABASE_URL selects for the rest of the suite.
 
-t.test('a PostgreSQL pool reports its connections and queue', async (t) => {
-  const handle = await openDatabase({ ...testConfig().database, url: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:1/nowhere' }, () => {})
-  t.teardown(async () => { await handle.db.destroy() })
-  t.equal(handle.backend, 'postgres')
-  t.same(handle.connections(), { total: 0, idle: 0 }, 'no connection is opened before it is needed')
-  t.equal(handle.waitingCount(), 0)
-})
+for (const preparedStatements of [true, false]) {
+  t.test(`a PostgreSQL pool (prepared statements ${preparedStatements ? 'on' : 'off'}) reports its connections and queue`, async (t) => {
+    const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:1/nowhere'
+    const handle = await openDatabase({ ...testConfig().database, url, preparedStatements }, () => {})
+    t.teardown(async () => { await handle.db.destroy() })
+    t.equal(handle.backend, 'postgres')
+    t.same(handle.connections(), { total: 0, idle: 0 }, 'no connection is opened before it is needed')
+    t.equal(handle.waitingCount(), 0)
+    if (process.env.DATABASE_URL === undefined) return
+    // On a real server: the setting decides whether the connection keeps a named statement.
+    const prepared = await handle.db.connection().execute(async (db) => {
+      await sql`select ${1}::int as one`.execute(db)
+      return (await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`.execute(db)).rows[0]?.n
+    })
+    t.equal(prepared !== 0, preparedStatements, preparedStatements ? 'statements are prepared' : 'nothing is prepared')
+  })
+}
 
 t.test('embedded PGlite reports its single connection as idle or leased', async (t) => {
   const handle = await openDatabase({ ...testConfig().database, url: undefined, pgliteDataDir: 'memory://' }, () => {})

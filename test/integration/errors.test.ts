@@ -44,7 +44,7 @@ t.test('error answers', async (t) => {
     const reference = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)
     const expected = [...reference.headers].filter(([name]) => !['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name))
     t.ok(expected.length >= 10, `helmet sets ${expected.length} headers`)
-    for (const res of [await app.inject({ url: '/health' }), await app.inject({ url: '/nope' }), await app.inject({ method: 'POST', url: '/api/users', payload: '{' })]) {
+    for (const res of [await app.inject({ url: '/health' }), await app.inject({ url: '/nope' }), await app.inject({ method: 'POST', url: '/api/users', payload: '{' }), await app.inject({ url: '/api/users/%zz' })]) {
       for (const [name, value] of expected) t.equal(res.headers[name], value, `${res.statusCode}: ${name}`)
       t.equal(res.headers['x-powered-by'], undefined)
     }

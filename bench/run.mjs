@@ -29,6 +29,7 @@ const { values: opts } = parseArgs({
     'login-connections': { type: 'string', default: '8' },
     'read-rate': { type: 'string', default: '500' },
     'pool-size': { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
     only: { type: 'string' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
     profile: { type: 'boolean', default: false },
@@ -44,6 +45,7 @@ const CONNECTIONS = positive('connections')
 const LOGIN_CONNECTIONS = positive('login-connections')
 const READ_RATE = positive('read-rate')
 const POOL_SIZE = positive('pool-size')
+const ROUNDS = positive('rounds')
 const ONLY = opts.only === undefined ? undefined : new Set(opts.only.split(','))
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const PASSWORD = 'bench-password-1'
@@ -353,6 +355,24 @@ async function measure (port, { alreadyBusy = false, ...spec }) {
   return { ...await load(port, { ...spec, pid }), waitedForQuietSeconds: waited }
 }
 
+/**
+ * Gatehouse and the reference measured in alternation, ROUNDS times each, the order swapped every
+ * round: on a shared machine capacity drifts over tens of seconds (the reference alone measured
+ * 20k and 40k req/s on /health within minutes), so the ratio is taken within each round, and the
+ * round with the median ratio is the one reported.
+ */
+async function paired (gatehousePort, gatehouseSpec, referencePort, referenceSpec) {
+  const rounds = []
+  for (let i = 0; i < ROUNDS; i++) {
+    const first = i % 2 === 0 ? await measure(gatehousePort, gatehouseSpec) : await measure(referencePort, referenceSpec)
+    const second = i % 2 === 0 ? await measure(referencePort, referenceSpec) : await measure(gatehousePort, gatehouseSpec)
+    const [gatehouse, reference] = i % 2 === 0 ? [first, second] : [second, first]
+    rounds.push({ gatehouse, reference, ratio: gatehouse.rps / reference.rps })
+  }
+  const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)]
+  return { gatehouse: median.gatehouse, reference: median.reference, rounds: rounds.map((r) => ({ gatehouseRps: r.gatehouse.rps, referenceRps: r.reference.rps, ratio: round(r.ratio, 2) })) }
+}
+
 const pick = (items) => items[randomInt(items.length)]
 /** A fixed set of prebuilt requests, cycled: autocannon builds each once, so the load generator stays cheap. */
 const variants = (count, make) => Array.from({ length: count }, make)
@@ -463,7 +483,7 @@ async function main () {
       node: process.version,
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: round(os.totalmem() / 2 ** 30, 1), kernel: `${os.type()} ${os.release()}`, arch: os.arch() },
       git: gitInfo(),
-      options: { users: USERS, durationSeconds: DURATION, warmupSeconds: WARMUP, connections: CONNECTIONS, loginConnections: LOGIN_CONNECTIONS, readRate: READ_RATE, poolSize: POOL_SIZE, only: opts.only ?? null, gatehouseEnv: GATEHOUSE_ENV }
+      options: { users: USERS, durationSeconds: DURATION, warmupSeconds: WARMUP, connections: CONNECTIONS, loginConnections: LOGIN_CONNECTIONS, readRate: READ_RATE, poolSize: POOL_SIZE, rounds: ROUNDS, only: opts.only ?? null, gatehouseEnv: GATEHOUSE_ENV }
     },
     scenarios: {}
   }
@@ -518,15 +538,15 @@ async function main () {
 
     if (wanted('get')) {
       log('GET /api/users/:id vs reference')
-      s.get = { gatehouse: await measure(gp, { requests: getUsers, headers: admin }), reference: await measure(refPort, { requests: refUsers }) }
+      s.get = await paired(gp, { requests: getUsers, headers: admin }, refPort, { requests: refUsers })
     }
     if (wanted('me')) {
       log('GET /api/auth/me vs reference')
-      s.me = { gatehouse: await measure(gp, { requests: [{ method: 'GET', path: '/api/auth/me' }], headers: user }), reference: s.get?.reference ?? await measure(refPort, { requests: refUsers }) }
+      s.me = await paired(gp, { requests: [{ method: 'GET', path: '/api/auth/me' }], headers: user }, refPort, { requests: refUsers })
     }
     if (wanted('health')) {
       log('GET /health/live vs reference /health')
-      s.health = { gatehouse: await measure(gp, { requests: [{ method: 'GET', path: '/health/live' }] }), reference: await measure(refPort, { requests: [{ method: 'GET', path: '/health' }] }) }
+      s.health = await paired(gp, { requests: [{ method: 'GET', path: '/health/live' }] }, refPort, { requests: [{ method: 'GET', path: '/health' }] })
     }
     const loginRequests = variants(500, () => ({
       method: 'POST',
@@ -665,7 +685,7 @@ function toMarkdown (r) {
     `- Git commit: ${m.git.commit}${m.git.dirty ? ' (with uncommitted changes)' : ''}`,
     `- Machine: ${m.machine.cpus} × ${m.machine.model}, ${m.machine.memoryGiB} GiB, ${m.machine.kernel} ${m.machine.arch}`,
     `- Node ${m.node}; ${String(m.postgres).split(' on ')[0]}`,
-    `- Load: autocannon in the benchmark's own process on the same machine, ${m.options.connections} connections (logins ${m.options.loginConnections}), ${m.options.warmupSeconds} s warm-up then ${m.options.durationSeconds} s measured; pool size ${m.options.poolSize} for both servers`,
+    `- Load: autocannon in the benchmark's own process on the same machine, ${m.options.connections} connections (logins ${m.options.loginConnections}), ${m.options.warmupSeconds} s warm-up then ${m.options.durationSeconds} s measured; pool size ${m.options.poolSize} for both servers; Gatehouse and the reference alternate ${m.options.rounds ?? 1} rounds per comparison (get, me, health), the median round's ratio reported`,
     ...(r.seed ? [`- Seed: ${r.seed.users} users in ${r.seed.seconds} s (${r.seed.rowsPerSecond} rows/s, multi-row inserts, one precomputed argon2id hash)`] : []),
     '',
     '## Throughput and latency',
@@ -679,10 +699,11 @@ function toMarkdown (r) {
   ]
   const cpu = (x) => x?.cpu === undefined ? '' : `${x.cpu.serverUsPerRequest} + ${x.cpu.postgresUsPerRequest}`
   const other = (...xs) => Math.max(...xs.map((x) => x?.cpu?.otherWorkPercent ?? 0))
+  const roundsText = (x) => x.rounds ? ` (median of ${x.rounds.map((r) => r.ratio).join(', ')})` : ''
   const row = (name, g, baseName, b, ratioText) => lines.push(`| ${name} | ${g.rps} | ${g.p50} | ${g.p99} | ${g.errors} | ${cpu(g)} | ${baseName} | ${b?.rps ?? ''} | ${b?.p50 ?? ''} | ${b?.p99 ?? ''} | ${cpu(b)} | ${ratioText} | ${other(g, b)} |`)
-  if (s.get) row('GET /api/users/:id (admin bearer, random ids)', s.get.gatehouse, 'reference GET /users/:id', s.get.reference, `${ratio(s.get.gatehouse.rps, s.get.reference.rps)}x req/s`)
-  if (s.me) row('GET /api/auth/me', s.me.gatehouse, 'reference GET /users/:id', s.me.reference, `${ratio(s.me.gatehouse.rps, s.me.reference.rps)}x req/s`)
-  if (s.health) row('GET /health/live', s.health.gatehouse, 'reference GET /health', s.health.reference, `${ratio(s.health.gatehouse.rps, s.health.reference.rps)}x req/s`)
+  if (s.get) row('GET /api/users/:id (admin bearer, random ids)', s.get.gatehouse, 'reference GET /users/:id', s.get.reference, `${ratio(s.get.gatehouse.rps, s.get.reference.rps)}x req/s${roundsText(s.get)}`)
+  if (s.me) row('GET /api/auth/me', s.me.gatehouse, 'reference GET /users/:id', s.me.reference, `${ratio(s.me.gatehouse.rps, s.me.reference.rps)}x req/s${roundsText(s.me)}`)
+  if (s.health) row('GET /health/live', s.health.gatehouse, 'reference GET /health', s.health.reference, `${ratio(s.health.gatehouse.rps, s.health.reference.rps)}x req/s${roundsText(s.health)}`)
   if (s.login) {
     lines.push(`| POST /api/auth/login (${m.options.loginConnections} connections) | ${s.login.gatehouse.rps} | ${s.login.gatehouse.p50} | ${s.login.gatehouse.p99} | ${s.login.gatehouse.errors} | ${cpu(s.login.gatehouse)} | argon2id hash alone, 2 concurrent | ${s.login.argon2idAlone.hashesPerSecond} | | | | ${ratio(s.login.gatehouse.rps, s.login.argon2idAlone.hashesPerSecond)}x | ${other(s.login.gatehouse)} |`)
     const cap = s.login.argon2idAtServiceCap

@@ -21,6 +21,7 @@ import bulkUserRoutes from './routes/users/bulk.js'
 import userRoutes from './routes/users/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
 import { User } from './routes/schemas.js'
+import { lazyChildLoggerFactory } from './request-logger.js'
 import type { PasswordHasher } from './services/ports.js'
 
 export interface BuildOptions {
@@ -53,6 +54,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     http: { headersTimeout: config.http.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs / 2) },
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler,
+    childLoggerFactory: lazyChildLoggerFactory,
     // During the drain a request that reached an open connection is served (with Connection: close),
     // not refused: a client will not safely retry a POST elsewhere. SHUTDOWN_TIMEOUT_MS bounds it.
     return503OnClosing: false,

@@ -86,6 +86,24 @@ t.test('error answers', async (t) => {
   })
 })
 
+t.test('at LOG_LEVEL=warn a request that goes well logs nothing, and one that fails logs with its request id', async (t) => {
+  const url = await freshDatabaseUrl(t)
+  const lines: Array<Record<string, unknown>> = []
+  const app = await buildApp(testConfig({ LOG_LEVEL: 'warn', ...(url !== undefined && { DATABASE_URL: url }) }), {
+    hasher: testHasher,
+    logStream: { write: (line) => { lines.push(JSON.parse(line)) } }
+  })
+  t.teardown(async () => { await app.close() })
+  app.get('/boom', async () => { throw new Error('failed on purpose') })
+  await app.ready()
+  lines.length = 0
+  t.equal((await app.inject({ url: '/health/live' })).statusCode, 200)
+  t.same(lines, [], 'nothing logged for a request that went well')
+  const res = await app.inject({ url: '/boom', headers: { 'x-request-id': 'trace-me-1' } })
+  t.equal(res.statusCode, 500)
+  t.match(lines, [{ level: 50, reqId: 'trace-me-1', msg: 'request failed', err: { message: 'failed on purpose' } }])
+})
+
 t.test('an unexpected error is 500 INTERNAL_ERROR with no details, and the details are logged', async (t) => {
   const url = await freshDatabaseUrl(t)
   const lines: string[] = []

@@ -13,6 +13,9 @@ const isoText = (column: 'created_at' | 'updated_at') => sql<string>`to_char(${s
 /** The only place that knows users live in SQL. */
 export function createUserRepository (db: Kysely<Database>): UserRepository {
   const users = () => db.selectFrom('users').selectAll()
+  // What the bulk reads return: no password hash, timestamps printed by PostgreSQL (no Date per row).
+  const publicUsers = () => db.selectFrom('users')
+    .select(['id', 'email', 'username', 'role', isoText('created_at').as('created_at'), isoText('updated_at').as('updated_at')])
   const byId = compileOnce(db, users().where('id', '=', ''))
   const byEmail = compileOnce(db, users().where('email', '=', ''))
   return {
@@ -20,7 +23,7 @@ export function createUserRepository (db: Kysely<Database>): UserRepository {
     findById: async (id) => await translated(byId(id)),
     findByEmail: async (email) => await translated(byEmail(email)),
     // One round trip for any number of ids (`id = any($1)` uses the primary key), never one query per id.
-    findByIds: async (ids) => await translated(users().where('id', '=', sql<string>`any(${ids}::uuid[])`).execute()),
+    findByIds: async (ids) => await translated(publicUsers().where('id', '=', sql<string>`any(${ids}::uuid[])`).execute()),
     update: async (id, patch, options = {}) => {
       const { endSessionsAt } = options
       const updateUser = async (trx: Kysely<Database>) => await trx.updateTable('users').set(patch).where('id', '=', id).returningAll().executeTakeFirst()
@@ -39,9 +42,7 @@ export function createUserRepository (db: Kysely<Database>): UserRepository {
       return deleted !== undefined
     },
     list: async (limit, after) => await keysetPage(users(), limit, after),
-    listPublic: async (limit, after) => await keysetPage(
-      db.selectFrom('users').select(['id', 'email', 'username', 'role', isoText('created_at').as('created_at'), isoText('updated_at').as('updated_at')]),
-      limit, after)
+    listPublic: async (limit, after) => await keysetPage(publicUsers(), limit, after)
   }
 }
 

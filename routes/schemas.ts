@@ -34,8 +34,11 @@ export const User = Type.Object({
   updated_at: Type.String({ format: 'date-time' })
 }, { $id: 'User', additionalProperties: false, description: 'A user account. Never includes the password or its hash.' })
 
-/** The User component by reference, typed for handlers (which hand it Dates, serialized as ISO 8601). */
-export const UserRef = Type.Unsafe<Omit<Static<typeof User>, 'created_at' | 'updated_at'> & { created_at: Date, updated_at: Date }>(Type.Ref('User'))
+/**
+ * The User component by reference, typed for handlers: they hand it Dates (serialized as ISO 8601),
+ * or, from the bulk reads, the same text already printed by PostgreSQL.
+ */
+export const UserRef = Type.Unsafe<Omit<Static<typeof User>, 'created_at' | 'updated_at'> & { created_at: Date | string, updated_at: Date | string }>(Type.Ref('User'))
 
 export const Problem = Type.Object({
   type: Type.String({ description: 'URI naming the kind of problem', examples: ['urn:gatehouse:problem:validation-failed'] }),

@@ -43,8 +43,8 @@ export interface UserRepository {
   list: (limit: number, after: KeysetPosition | undefined) => Promise<UserPage>
   /** The same pages as `list`, of public fields only, timestamps as text. */
   listPublic: (limit: number, after: KeysetPosition | undefined) => Promise<UserPage<PublicUserRecord>>
-  /** The users among `ids` (lower-case canonical uuids), in no particular order, fetched in one query. */
-  findByIds: (ids: readonly string[]) => Promise<UserRow[]>
+  /** The users among `ids` (lower-case canonical uuids), in no particular order, fetched in one query; public fields, timestamps as text. */
+  findByIds: (ids: readonly string[]) => Promise<PublicUserRecord[]>
 }
 
 export interface PasswordHasher {

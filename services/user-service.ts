@@ -47,7 +47,7 @@ export interface UserListPage {
 
 export interface UserLookup {
   /** The users found, in the order their ids were asked for. */
-  data: User[]
+  data: PublicUserRecord[]
   /** The ids asked for that name no user, lower-cased, in the order asked. */
   not_found: string[]
 }
@@ -153,12 +153,12 @@ export function createUserService (repo: UserRepository, hasher: PasswordHasher)
       if (!isAdmin(actor)) throw new ForbiddenError('Looking users up in bulk is for admins')
       const wanted = [...new Set(ids.map((id) => id.toLowerCase()))]
       const found = new Map((await repo.findByIds(wanted)).map((row) => [row.id.toLowerCase(), row]))
-      const data: User[] = []
+      const data: PublicUserRecord[] = []
       const notFound: string[] = []
       for (const id of wanted) {
         const row = found.get(id)
         if (row === undefined) notFound.push(id)
-        else data.push(toUser(row))
+        else data.push(row)
       }
       return { data, not_found: notFound }
     },

@@ -19,6 +19,7 @@ function compareDescending (a: KeysetPosition, b: KeysetPosition): number {
 }
 
 const copy = (row: UserRow): UserRow => ({ ...row, created_at: new Date(row.created_at), updated_at: new Date(row.updated_at) })
+const publicRecord = (row: UserRow): PublicUserRecord => ({ id: row.id, email: row.email, username: row.username, role: row.role, created_at: row.created_at.toISOString(), updated_at: row.updated_at.toISOString() })
 
 export interface FakeUserRepositoryOptions {
   /** The clock behind created_at and a default updated_at; a test can freeze or step it. */
@@ -98,19 +99,16 @@ export class FakeUserRepository implements UserRepository {
   /** Counts calls, so a test can prove a bulk read was one repository call. */
   findByIdsCalls = 0
 
-  async findByIds (ids: readonly string[]): Promise<UserRow[]> {
+  async findByIds (ids: readonly string[]): Promise<PublicUserRecord[]> {
     this.findByIdsCalls++
     // uuid equality in PostgreSQL ignores the case of the hex digits.
     const wanted = new Set(ids.map((id) => id.toLowerCase()))
-    return [...this.#rows.values()].filter((row) => wanted.has(row.id.toLowerCase())).map(copy)
+    return [...this.#rows.values()].filter((row) => wanted.has(row.id.toLowerCase())).map(publicRecord)
   }
 
   async listPublic (limit: number, after: KeysetPosition | undefined): Promise<UserPage<PublicUserRecord>> {
     const { rows, next } = await this.list(limit, after)
-    return {
-      rows: rows.map((row) => ({ id: row.id, email: row.email, username: row.username, role: row.role, created_at: row.created_at.toISOString(), updated_at: row.updated_at.toISOString() })),
-      next
-    }
+    return { rows: rows.map(publicRecord), next }
   }
 
   async list (limit: number, after: KeysetPosition | undefined): Promise<UserPage> {

@@ -86,6 +86,17 @@ t.test('bulk user reads', async (t) => {
       t.notMatch(res.body, /password/)
     })
 
+    t.test('each user found is exactly what GET /api/users/:id answers for it, timestamps included', async (t) => {
+      // The lookup prints timestamps in SQL, the single read from a JS Date: both must give the same text.
+      await sql`update users set created_at = '2025-06-07 08:09:10.123999+00', updated_at = '2026-01-02 03:04:05.999999+00' where id = ${b}`.execute(app.database.db)
+      const res = await lookup([a, b, c])
+      const found = res.json<{ data: UserJson[] }>().data
+      for (const [i, id] of [a, b, c].entries()) {
+        t.same(found[i], (await app.inject({ url: `/api/users/${id}`, headers: admin })).json(), `user ${id}`)
+      }
+      t.match(found[1], { created_at: '2025-06-07T08:09:10.123Z', updated_at: '2026-01-02T03:04:05.999Z' }, 'microseconds are cut, as a Date does')
+    })
+
     t.test('answers 100 ids with exactly one database query', async (t) => {
       const ids = [a, b, c, ...Array.from({ length: 97 }, () => uuidv7())]
       const queries = recordQueries(t, app)

@@ -76,7 +76,9 @@ export function guardedPool (pool: Pick<pg.Pool, 'connect' | 'end' | 'on'>, onEr
       const client = await pool.connect()
       const release = client.release
       client.release = (destroy?: boolean | Error) => {
-        const inFlight = (client as unknown as { activeQuery: unknown }).activeQuery != null
+        // pg 8.23 deprecated the public activeQuery getter (a DeprecationWarning on stderr at the
+        // first use) and offers nothing in its place; the field behind it is what it returned.
+        const inFlight = (client as unknown as { _activeQuery: unknown })._activeQuery != null
         release(destroy ?? (inFlight ? new Error('a query timed out on this connection') : undefined))
       }
       return client

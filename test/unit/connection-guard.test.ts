@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events'
-import type pg from 'pg'
+import pg from 'pg'
 import t from 'tap'
 import { guardedPool } from '../../db/connection.js'
 
 /** A stand-in for a node-postgres pool client: an event emitter with a release and an active query. */
 function fakePool () {
   const released: Array<Error | undefined> = []
-  const client = Object.assign(new EventEmitter(), { activeQuery: null as unknown, release: (err?: Error) => { released.push(err) } })
+  const client = Object.assign(new EventEmitter(), { _activeQuery: null as unknown, release: (err?: Error) => { released.push(err) } })
   let ended = false
   const pool = Object.assign(new EventEmitter(), {
     connect: async () => {
@@ -34,10 +34,17 @@ t.test('a client given back with a query still in flight (timed out) is discarde
   const { pool, client, released, ended } = fakePool()
   const guarded = guardedPool(pool, () => {})
   ;(await guarded.connect()).release()
-  client.activeQuery = {}
+  client._activeQuery = {}
   ;(await guarded.connect()).release()
   t.equal(released[0], undefined, 'an idle client goes back to the pool')
   t.match(released[1], /a query timed out on this connection/, 'a client with a query in flight is released with an error: the pool destroys it')
   await guarded.end()
   t.ok(ended(), 'end ends the pool')
+})
+
+t.test('node-postgres still keeps the in-flight query where the guard reads it', async (t) => {
+  // A pg upgrade that renames the field would make every timed-out client look idle: caught here.
+  const client = new pg.Client()
+  t.ok('_activeQuery' in client)
+  t.equal((client as unknown as { _activeQuery: unknown })._activeQuery, null)
 })

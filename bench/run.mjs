@@ -362,12 +362,12 @@ async function measure (port, { alreadyBusy = false, ...spec }) {
  * round with the median ratio is the one reported.
  */
 async function paired (gatehousePort, gatehouseSpec, referencePort, referenceSpec) {
+  const sides = { gatehouse: [gatehousePort, gatehouseSpec], reference: [referencePort, referenceSpec] }
   const rounds = []
   for (let i = 0; i < ROUNDS; i++) {
-    const first = i % 2 === 0 ? await measure(gatehousePort, gatehouseSpec) : await measure(referencePort, referenceSpec)
-    const second = i % 2 === 0 ? await measure(referencePort, referenceSpec) : await measure(gatehousePort, gatehouseSpec)
-    const [gatehouse, reference] = i % 2 === 0 ? [first, second] : [second, first]
-    rounds.push({ gatehouse, reference, ratio: gatehouse.rps / reference.rps })
+    const run = {}
+    for (const side of i % 2 === 0 ? ['gatehouse', 'reference'] : ['reference', 'gatehouse']) run[side] = await measure(...sides[side])
+    rounds.push({ ...run, ratio: run.gatehouse.rps / run.reference.rps })
   }
   const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)]
   return { gatehouse: median.gatehouse, reference: median.reference, rounds: rounds.map((r) => ({ gatehouseRps: r.gatehouse.rps, referenceRps: r.reference.rps, ratio: round(r.ratio, 2) })) }
